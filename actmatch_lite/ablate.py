@@ -56,8 +56,10 @@ def ablation_variants(cfg: ExplainConfig, taps: tuple[str, ...], tap_weights: tu
     """The evaluation protocol's ablations of ``cfg`` (``taps``/``tap_weights``: the model's defaults).
 
     * one tap: only the deepest tap, with the weight α and the distance it has in the full objective;
-    * necessity: switched on (λ_nec = λ_rob, the sufficiency term's weight: masked-in and masked-out objectives
-      weighted alike, as Phang et al. 2020 compare them) when the preset has it off, else switched off;
+    * sufficiency (λ_rob, random backgrounds) and necessity (λ_nec): each switched off when the preset uses it,
+      else switched on with weight λ_ce (all three are cross-entropy-like terms in logit units, so the masked-out
+      objective weighs as much as the masked-in one, as Phang et al. 2020 compare them); when the preset uses
+      neither, a variant with both on is added;
     * fills: each fill the preset does not use.
     """
     taps = cfg.taps or taps
@@ -68,11 +70,12 @@ def ablation_variants(cfg: ExplainConfig, taps: tuple[str, ...], tap_weights: tu
            _v("no CE", cfg, lambda_ce=0.0),
            _v("one tap", cfg, taps=taps[-1:], tap_weights=tuple(weights[-1:]), distances=tuple(distances[-1:])),
            _v("no area", cfg, lambda_area=0.0), _v("no binarisation", cfg, lambda_bin=0.0),
-           _v("no TV", cfg, lambda_tv=0.0), _v("no sufficiency", cfg, lambda_rob=0.0)]
-    if cfg.lambda_nec > 0:
-        out.append(_v("no necessity", cfg, lambda_nec=0.0))
-    else:
-        out.append(_v("with necessity", cfg, lambda_nec=cfg.lambda_rob or 1.0))
+           _v("no TV", cfg, lambda_tv=0.0)]
+    on = cfg.lambda_ce or 1.0
+    out.append(_v("no sufficiency", cfg, lambda_rob=0.0) if cfg.lambda_rob else _v("with sufficiency", cfg, lambda_rob=on))
+    out.append(_v("no necessity", cfg, lambda_nec=0.0) if cfg.lambda_nec else _v("with necessity", cfg, lambda_nec=on))
+    if not cfg.lambda_rob and not cfg.lambda_nec:
+        out.append(_v("with sufficiency + necessity", cfg, lambda_rob=on, lambda_nec=on))
     out += [_v(f"fill {fill}", cfg, fill=fill) for fill in FILLS if fill != cfg.fill]
     return out
 

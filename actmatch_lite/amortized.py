@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from . import explainer as _ex
@@ -32,16 +33,45 @@ from .capture import capture_activations
 from .config import ExplainConfig
 from .fill import apply_mask, make_fill
 from .frozen import frozen
-from .masknet import MaskNetSpec, MaskUNet, StackedConv2d, default_spec, straight_through
+from .masknet import MaskNetSpec, MaskUNet, StackedConv2d, default_spec, standardise, straight_through
 from .models.spec import LoadedModel
 from .seeding import seed_everything
 
 FORMAT = 1                  # version of the saved file layout
 TRAIN_BACKGROUND_SEED = 1   # offset of the backgrounds' generator from the training seed (independent draws)
+NEGATIVE_SLOPE = 0.1        # leaky ReLU slope of AmortizedMaskNet
+
+
+def _act(h: torch.Tensor) -> torch.Tensor:
+    return F.leaky_relu(h, NEGATIVE_SLOPE)
+
+
+class AmortizedMaskNet(MaskUNet):
+    """:class:`MaskUNet` with leaky ReLUs ``max(h, 0.1 h)`` instead of ReLUs; same layers, same parameters.
+
+    Why: trained over a dataset, the area term pushes every mask logit down on every batch, and Adam moves every
+    weight of the last decoder conv by about ``lr`` per step in that direction, so its ReLUs all die within a few
+    dozen steps; the mask is then the head's bias, one value everywhere (observed with lr 5e-4 to 2e-3). A
+    leaky ReLU keeps a gradient path open.
+    """
+
+    def logits(self, x: torch.Tensor, index: torch.Tensor | None = None) -> torch.Tensor:
+        """Mask logits ``(B, 1, H, W)``: :meth:`MaskUNet.logits` with leaky ReLUs."""
+        h = _act(self.stem(standardise(x), index))
+        skips = [h]
+        for conv in self.down:
+            h = _act(conv(h, index))
+            skips.append(h)
+        for level in reversed(range(self.spec.depth)):
+            h = F.interpolate(h, size=skips[level].shape[-2:], mode="nearest")
+            h = _act(self.up[level](torch.cat([h, skips[level]], 1), index))
+        z = self.head(h, index)
+        return z if z.shape[-2:] == x.shape[-2:] else F.interpolate(z, size=x.shape[-2:], mode="bilinear",
+                                                                    align_corners=False)
 
 
 def stack_networks(net: MaskUNet, n: int) -> MaskUNet:
-    """``n`` per-image networks (a :class:`MaskUNet` with ``n_nets = n``), each a copy of the single network ``net``.
+    """``n`` per-image networks (``net``'s class with ``n_nets = n``), each a copy of the single network ``net``.
 
     Walks the two models' :class:`StackedConv2d` layers in the same order and broadcasts ``weight[0]`` and
     ``bias[0]``, so network ``i`` computes exactly what ``net`` computes; training them afterwards is the
@@ -49,7 +79,7 @@ def stack_networks(net: MaskUNet, n: int) -> MaskUNet:
     """
     if net.n_nets != 1:
         raise InputError(f"stack_networks copies a single network (n_nets = 1), got n_nets = {net.n_nets}")
-    out = MaskUNet(net.stem.c_in, net.size, n_nets=n, spec=net.spec).to(net.stem.weight.device)
+    out = type(net)(net.stem.c_in, net.size, n_nets=n, spec=net.spec).to(net.stem.weight.device)
     src = [m for m in net.modules() if isinstance(m, StackedConv2d)]
     dst = [m for m in out.modules() if isinstance(m, StackedConv2d)]
     with torch.no_grad():
@@ -71,11 +101,18 @@ def _reference(setup, x: torch.Tensor):
     return logits_x, {k: [a.detach() for a in v] for k, v in acts.items()}
 
 
-def objective(setup, x, fill, logits_x, acts_x, y, m_soft, gens) -> tuple[torch.Tensor, dict, torch.Tensor]:
-    """The explainer's per-image objective ``L (B,)`` = Σ_k λ_k term_k, the terms, and whether each image kept its label."""
-    weights = _weights(setup.config)
-    m_st = straight_through(m_soft, setup.config.threshold)
-    terms, kept = _ex._terms(setup, weights, x, fill, logits_x, m_soft, m_st, y, acts_x, gens)
+def objective(setup, x, fill, logits_x, acts_x, y, m_soft, gens, *, step: int = 0, hard: bool = True
+              ) -> tuple[torch.Tensor, dict, torch.Tensor]:
+    """The explainer's per-image objective ``L (B,)`` = Σ_k λ_k term_k, the terms, and whether each image kept its label.
+
+    ``hard``: the forward passes mask with ``m_st`` (paper) or, during a soft warm-up, with ``m_soft``; ``step``
+    picks the background kinds when the config draws them in turn (``backgrounds_per_step``).
+    """
+    cfg = setup.config
+    weights = _weights(cfg)
+    m_fwd = straight_through(m_soft, cfg.threshold) if hard else m_soft
+    terms, kept = _ex._terms(setup, weights, x, fill, logits_x, m_soft, m_fwd, y, _ex._kinds_at(cfg, step),
+                             acts_x, gens)
     total = sum(weights[k] * terms[k] for k in weights)
     if not torch.isfinite(total).all():
         raise FloatingPointError(f"the objective became NaN or inf (terms {[k for k, v in terms.items() if not torch.isfinite(v).all()]}); "
@@ -93,7 +130,7 @@ def _refine(setup, net: MaskUNet, x, fill, logits_x, acts_x, y, steps: int, seed
     history = []
     for step in range(steps + 1):   # step 0 scores the amortized mask itself
         m_soft = nets(x)
-        total, _, _ = objective(setup, x, fill, logits_x, acts_x, y, m_soft, gens)
+        total, _, _ = objective(setup, x, fill, logits_x, acts_x, y, m_soft, gens, step=step)
         better = total.detach() < best
         best_soft[better] = m_soft.detach()[better]
         best = torch.where(better, total.detach(), best)
@@ -182,7 +219,7 @@ class AmortizedExplainer:
         if blob.get("format") != FORMAT or blob.get("model") != model.name:
             raise InputError(f"{path} holds an amortized explainer for {blob.get('model')!r} (format "
                              f"{blob.get('format')}), not for {model.name!r} (format {FORMAT})")
-        net = MaskUNet(blob["in_channels"], tuple(blob["size"]), n_nets=1, spec=MaskNetSpec(**blob["spec"]))
+        net = AmortizedMaskNet(blob["in_channels"], tuple(blob["size"]), n_nets=1, spec=MaskNetSpec(**blob["spec"]))
         net.load_state_dict(blob["state_dict"])
         dev = next(model.clf.parameters()).device
         return cls(model, net.to(dev), ExplainConfig(**blob["config"]), blob["meta"])
@@ -220,14 +257,17 @@ def train_amortized(model: LoadedModel, x_train: torch.Tensor, *, config: Explai
     gen = seed_everything(seed)
     bg_gen = torch.Generator().manual_seed(seed + TRAIN_BACKGROUND_SEED)
     c, size = x_train.shape[1], tuple(x_train.shape[-2:])
-    net = MaskUNet(c, size, n_nets=1, spec=spec or default_spec(size), init_keep=setup.config.init_keep,
-                   seed=seed).to(dev)
+    net = AmortizedMaskNet(c, size, n_nets=1, spec=spec or default_spec(size), init_keep=setup.config.init_keep,
+                           seed=seed).to(dev)
     n_batches = math.ceil(len(x_train) / batch_size)
+    total_steps = epochs * n_batches
+    # the config's soft warm-up (soft_steps of its steps) becomes the same fraction of the training steps
+    soft_until = round(total_steps * min(1.0, setup.config.soft_steps / setup.config.steps))
     opt = torch.optim.Adam(net.parameters(), lr=lr)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs * n_batches)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total_steps)
     history: list[float] = []
-    net.train()
-    with frozen(setup.model), torch.enable_grad(), tqdm(total=epochs * n_batches, desc="amortized", disable=not progress) as bar:
+    step = 0
+    with frozen(setup.model), torch.enable_grad(), tqdm(total=total_steps, desc="amortized", disable=not progress) as bar:
         for _ in range(epochs):
             for idx in torch.randperm(len(x_train), generator=gen).split(batch_size):
                 x = x_train[idx].to(dev)
@@ -236,17 +276,18 @@ def train_amortized(model: LoadedModel, x_train: torch.Tensor, *, config: Explai
                 m_soft = net(x)
                 # one generator for the whole batch: draws differ per image and per step, reproducibly
                 total, terms, kept = objective(setup, x, fill, logits_x, acts_x, logits_x.argmax(1), m_soft,
-                                               [bg_gen] * len(x))
+                                               [bg_gen] * len(x), step=step, hard=step >= soft_until)
                 opt.zero_grad(set_to_none=True)
                 total.mean().backward()
                 opt.step()
                 sched.step()
+                step += 1
                 history.append(float(total.detach().mean()))
                 bar.update()
                 bar.set_postfix(loss=f"{history[-1]:.3f}", area=f"{float((m_soft > 0.5).float().mean()):.3f}",
                                 kept=f"{float(kept.float().mean()):.2f}")
     meta = {"epochs": epochs, "batch_size": batch_size, "seed": seed, "lr": lr, "n_train": len(x_train),
-            "final_loss": history[-1]}
+            "soft_steps": soft_until, "final_loss": history[-1]}
     return AmortizedExplainer(model, net.eval(), setup.config, meta)
 
 

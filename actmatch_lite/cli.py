@@ -23,6 +23,7 @@ import torch
 from ._validate import InputError
 
 SUBCOMMAND_MODULES = ("actmatch_lite.cli", "actmatch_lite.demo", "actmatch_lite.bench", "actmatch_lite.ablate")
+SAVE_DPI = 150   # written figures are read on screen, not embedded in notebooks (viz.DPI keeps those small)
 EXIT_USAGE = 2   # argparse's own code for bad usage: bad input on the command line is the same kind of error
 RECORD_KEYS = ("image", "model", "preset", "seed", "target", "class_name", "predicted", "predicted_name",
                "prob_before", "prob_after", "predicted_after", "area", "sufficiency", "necessity", "steps_run",
@@ -81,7 +82,7 @@ def save_figure(x: torch.Tensor, ex, record: dict, path: Path, class_names) -> N
     titles = [f"image: {class_names[y]} {record['prob_before']:.2f}{top1}", f"mask: area {100 * record['area']:.1f}%",
               f"explanation: {class_names[y]} {record['prob_after']:.2f}"]
     fig = show_images([x[0].cpu(), ex.mask[0].float(), ex.explanation[0]], titles, ncols=3)
-    fig.savefig(path)
+    fig.savefig(path, dpi=SAVE_DPI)
     plt.close(fig)
 
 

@@ -59,7 +59,7 @@ def _canvas(out: Path) -> list[dict]:
     import matplotlib.pyplot as plt
 
     from . import metrics
-    from .cli import load_named_model
+    from .cli import SAVE_DPI, load_named_model
     from .data import make_canvases
     from .instances import explain_instances
     from .viz import show_instances
@@ -70,7 +70,7 @@ def _canvas(out: Path) -> list[dict]:
     res = explain_instances(model, x, config=cfg, seed=0)
     masks, targets = res.masks[0], res.targets[0]
     fig = show_instances(x[0], list(masks))
-    fig.savefig(out / "canvas.png")
+    fig.savefig(out / "canvas.png", dpi=SAVE_DPI)
     plt.close(fig)
     with torch.no_grad():
         p_x = model.clf(x).softmax(1)[0]

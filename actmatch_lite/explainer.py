@@ -1,4 +1,6 @@
-"""``explain``: activation matching in the paper's per-image regime (Suhail, Anand, Sethi 2025, arXiv 2509.23051).
+"""``explain``: activation matching in the paper's per-image regime.
+
+Suhail, Anand, Sethi (2025), "Activation Matching for Explanation Generation", arXiv 2509.23051.
 
 For every image a fresh mask network is trained from scratch to minimise
 
@@ -9,12 +11,22 @@ A batch of B images trains B independent networks in one call (``masknet.MaskUNe
 SUM of the per-image losses, so image i's gradients depend on image i only; each image has its own seed
 (``seed + i``) for its network and its random backgrounds, and stops early on its own. Explaining an image
 alone or inside a batch therefore gives the same result up to float error.
+
+Three settings go beyond the paper (all off in the ``paper-resnet18`` preset, see ``ExplainConfig``):
+
+* ``soft_steps``: a warm-up that masks with ``m_soft`` itself before the straight-through mask. A small
+  network trained from scratch in ~100 steps collapses to an empty or full mask under ``m_st`` from step one
+  (the authors train a 7.8 M-parameter U-Net for 880 steps at lr 5e-5). Images whose hard mask satisfies the
+  constraints at the end of the warm-up stop there; the others go on under ``m_st`` to repair their mask.
+* ``patience`` / ``stable_iou`` / ``stop_max_bin``: an image stops once its hard mask has stayed within IoU
+  ``stable_iou`` of a reference for ``patience`` steps, its soft mask is decided (binarisation loss at most
+  ``stop_max_bin``) and it keeps the label on ``e`` and on that step's backgrounds.
+* ``keep``: return the final mask (authors), the latest one that satisfied those constraints, or the smallest.
 """
 from __future__ import annotations
 
 import dataclasses
 import time
-from contextlib import nullcontext
 from dataclasses import dataclass
 
 import torch
@@ -38,14 +50,15 @@ class Explanation:
     """What :func:`explain` returns for a batch of B images (all tensors on the CPU)."""
 
     mask: torch.Tensor          # (B, 1, H, W) bool: m = 1[m_soft > threshold]
-    soft_mask: torch.Tensor     # (B, 1, H, W) float in (0, 1)
+    soft_mask: torch.Tensor     # (B, 1, H, W) float in (0, 1), from the step config.keep picks
     explanation: torch.Tensor   # (B, C, H, W): e = m ⊙ x + (1 - m) ⊙ fill, pixel space
     target: torch.Tensor        # (B,) the explained class y*
     prob_before: torch.Tensor   # (B,) softmax(f(x))[y*]
     prob_after: torch.Tensor    # (B,) softmax(f(e))[y*]
     history: dict[str, list[float]]  # per step, mean over the images still training: each term (unweighted),
-    #                                  "total" (weighted sum), "hard_area" (area of m), "kept" (label kept on e and backgrounds)
-    steps_run: torch.Tensor     # (B,) steps each image trained before stopping
+    #                                  "total" (weighted sum), "hard_area" (area of the hard mask m) and "kept"
+    #                                  (fraction whose m keeps the label on e and on the step's backgrounds)
+    steps_run: torch.Tensor     # (B,) steps each image ran before it stopped
     seconds: float
     config: ExplainConfig
     warnings: tuple[str, ...]
@@ -116,7 +129,8 @@ def _targets(target, logits_x: torch.Tensor) -> torch.Tensor:
 def _device(model: nn.Module, device) -> torch.device:
     params = next(model.parameters(), None)
     here = params.device if params is not None else torch.device("cpu")
-    if device is not None and torch.device(device) != here:
+    asked = torch.device(device) if device is not None else here
+    if asked.type != here.type or asked.index not in (None, here.index):
         raise InputError(f"the classifier lives on {here} but device={device!r} was asked; move it with "
                          f"clf.to({str(device)!r}) first (explain does not move the caller's model)")
     return here
@@ -141,7 +155,8 @@ def explain(clf, x: torch.Tensor, *, config: ExplainConfig | str | None = None, 
     x = x.detach().to(dev)
     start = time.perf_counter()
     with frozen(model), torch.enable_grad():
-        with torch.no_grad(), (capture_activations(model, setup.taps) if cfg.lambda_act > 0 else nullcontext({})) as acts:
+        taps = setup.taps if cfg.lambda_act > 0 else ()
+        with torch.no_grad(), capture_activations(model, taps) as acts:   # the reference pass: no graph
             logits_x = model(x)
         acts_x = {name: [a.detach() for a in calls] for name, calls in acts.items()}
         y = _targets(target, logits_x)
@@ -173,35 +188,52 @@ def _optimise(setup: _Setup, x, fill, logits_x, acts_x: Acts, y, seed: int, prog
     history: dict[str, list[float]] = {name: [] for name in [*weights, "total", "hard_area", "kept"]}
     active = torch.ones(b, dtype=torch.bool, device=x.device)
     unchanged = torch.zeros(b, dtype=torch.long, device=x.device)
-    prev_m = torch.zeros(b, 1, h, w, dtype=torch.bool, device=x.device)
+    ref_m = torch.zeros(b, 1, h, w, dtype=torch.bool, device=x.device)
     out_soft = torch.zeros(b, 1, h, w, device=x.device)
+    out_area = torch.ones(b, device=x.device)
+    feasible = torch.zeros(b, dtype=torch.bool, device=x.device)
     steps_run = torch.zeros(b, dtype=torch.long, device=x.device)
     show = progress if progress is not None else cfg.steps * b >= PROGRESS_MIN_WORK
     bar = tqdm(total=cfg.steps, desc="explain", disable=not show, leave=False)
     try:
         for step in range(cfg.steps):
             idx = active.nonzero()[:, 0]
-            sub = None if len(idx) == b else idx
             xi, yi, fi, zx = x[idx], y[idx], fill[idx], logits_x[idx]
-            m_soft = net(xi, sub)
-            m_st = straight_through(m_soft, cfg.threshold)
-            terms, kept = _terms(setup, weights, xi, fi, zx, m_soft, m_st, yi,
-                                 {k: [a[idx] for a in v] for k, v in acts_x.items()}, [gens[i] for i in idx.tolist()])
+            m_soft = net(xi, None if len(idx) == b else idx)
+            hard = step >= cfg.soft_steps
+            m_fwd = straight_through(m_soft, cfg.threshold) if hard else m_soft
+            kinds, gi = _kinds_at(cfg, step), [gens[i] for i in idx.tolist()]
+            terms, kept = _terms(setup, weights, xi, fi, zx, m_soft, m_fwd, yi, kinds,
+                                 {k: [a[idx] for a in v] for k, v in acts_x.items()}, gi)
             total = sum(weights[k] * terms[k] for k in weights)
             if not torch.isfinite(total).all():
                 bad = [k for k, v in terms.items() if not torch.isfinite(v).all()]
                 raise FloatingPointError(f"the loss became NaN or inf at step {step} (terms {bad}); lower lr or "
                                          "the weights of those terms")
+            m = m_soft.detach() > cfg.threshold
+            if not hard:
+                # The forward passes saw m_soft: check the constraints on the hard mask itself.
+                kept = _constraints_hold(setup, weights, xi, fi, m.to(x.dtype), yi, kinds, gi)
             for k in weights:
                 history[k].append(float(terms[k].detach().mean()))
-            m = m_st.detach() > 0.5
             history["total"].append(float(total.detach().mean()))
             history["hard_area"].append(float(m.float().mean()))
             history["kept"].append(float(kept.float().mean()))
-            unchanged[idx] = torch.where((m == prev_m[idx]).flatten(1).all(1), unchanged[idx] + 1, 0)
-            prev_m[idx], out_soft[idx], steps_run[idx] = m, m_soft.detach(), step + 1
+            # Compare with a reference that moves only when the mask leaves its neighbourhood, so a slow drift
+            # adds up and resets the count while flicker of a few boundary pixels does not.
+            same = _iou(m, ref_m[idx]) >= cfg.stable_iou
+            unchanged[idx] = torch.where(same, unchanged[idx] + 1, 0)
+            ref_m[idx] = torch.where(same.view(-1, 1, 1, 1), ref_m[idx], m)
+            keep = _keep(cfg.keep, kept, feasible[idx], m.flatten(1).float().mean(1), out_area[idx])
+            out_soft[idx[keep]], out_area[idx[keep]] = m_soft.detach()[keep], m[keep].flatten(1).float().mean(1)
+            steps_run[idx] = step + 1
+            feasible[idx] |= kept
             if cfg.patience is not None:
-                active[idx[(unchanged[idx] >= cfg.patience) & kept]] = False
+                decided = losses.binarisation_loss(m_soft.detach()) <= cfg.stop_max_bin
+                active[idx[(unchanged[idx] >= cfg.patience) & kept & decided]] = False
+            if step == cfg.soft_steps - 1:
+                # End of the soft warm-up: the straight-through phase only repairs masks that break the constraints.
+                active[idx[kept]] = False
             bar.update(1)
             bar.set_postfix(loss=history["total"][-1], training=int(active.sum()))
             if step == cfg.steps - 1 or not active.any():
@@ -214,11 +246,50 @@ def _optimise(setup: _Setup, x, fill, logits_x, acts_x: Acts, y, seed: int, prog
     return out_soft, steps_run, history
 
 
-def _terms(setup: _Setup, weights, x, fill, logits_x, m_soft, m_st, y, acts_x: Acts, gens):
-    """Per-image loss terms ``{name: (b,)}`` and whether each image keeps its label on ``e`` and every background."""
+def _keep(rule: str, kept, was_feasible, area, kept_area) -> torch.Tensor:
+    """``(b,)`` bool: replace the mask held for each image by this step's mask (``ExplainConfig.keep``)?
+
+    Until an image has had a feasible step, its latest mask is held whatever the rule.
+    """
+    if rule == "final":
+        return torch.ones_like(kept)
+    if rule == "last_feasible":
+        return ~was_feasible | kept
+    return ~was_feasible | (kept & (area <= kept_area))
+
+
+def _iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """``(b,)`` IoU of two bool masks ``(b, 1, H, W)``; 1 when both are empty."""
+    inter, union = (a & b).flatten(1).sum(1), (a | b).flatten(1).sum(1)
+    return torch.where(union > 0, inter / union.clamp_min(1), 1.0)
+
+
+def _kinds_at(cfg: ExplainConfig, step: int) -> tuple[str, ...]:
+    """The background kinds drawn at ``step``: all of them, or ``backgrounds_per_step`` of them in turn."""
+    k = cfg.backgrounds_per_step
+    if k is None:
+        return cfg.backgrounds
+    n = len(cfg.backgrounds)
+    return tuple(cfg.backgrounds[(step * k + j) % n] for j in range(k))
+
+
+def _draw_backgrounds(setup: _Setup, x, kinds, gens) -> torch.Tensor:
+    """Backgrounds ``(K, b, C, H, W)``, each image from its own generator, so its draws do not depend on
+    which other images share the batch."""
+    return torch.cat([random_backgrounds(x[j:j + 1], kinds, mean=setup.mean, generator=g)
+                      for j, g in enumerate(gens)], 1)
+
+
+def _terms(setup: _Setup, weights, x, fill, logits_x, m_soft, m_fwd, y, kinds, acts_x: Acts, gens):
+    """Per-image loss terms ``{name: (b,)}`` and whether each image keeps its label on ``e`` and on every
+    background composite.
+
+    ``m_fwd`` is the mask the forward passes use: the straight-through mask (paper), or ``m_soft`` during the
+    soft warm-up. Backgrounds of ``kinds`` are drawn from ``gens`` (one generator per image).
+    """
     cfg, model = setup.config, setup.model
-    e = apply_mask(x, m_st, fill)
-    with capture_activations(model, setup.taps) if "act" in weights else nullcontext({}) as acts_e:
+    e = apply_mask(x, m_fwd, fill)
+    with capture_activations(model, setup.taps if "act" in weights else ()) as acts_e:
         logits_e = model(e)
     terms = {}
     if "act" in weights:
@@ -236,18 +307,26 @@ def _terms(setup: _Setup, weights, x, fill, logits_x, m_soft, m_st, y, acts_x: A
         terms["tv"] = losses.tv_loss(m_soft, cfg.tv_neighbours)
     kept = logits_e.argmax(1) == y
     if "rob" in weights:
-        # One generator per image: its draws do not depend on which other images share the batch.
-        r = torch.cat([random_backgrounds(x[j:j + 1], cfg.backgrounds, mean=setup.mean, generator=g)
-                       for j, g in enumerate(gens)], 1)
-        composites = losses.background_composites(x, m_st, r)
-        logits_bg = model(composites.flatten(0, 1)).view(len(r), len(x), -1)
+        r = _draw_backgrounds(setup, x, kinds, gens)
+        logits_bg = model(losses.background_composites(x, m_fwd, r).flatten(0, 1)).view(len(r), len(x), -1)
         terms["rob"] = losses.sufficiency_loss(logits_bg, y, form=cfg.rob_form, logits_x=logits_x,
                                                temperature=cfg.temperature)
         kept = kept & (logits_bg.argmax(2) == y).all(0)
     if "nec" in weights:
-        logits_comp = model(losses.complement(x, m_st, fill))
+        logits_comp = model(losses.complement(x, m_fwd, fill))
         terms["nec"] = losses.necessity_loss(logits_x, logits_comp, y, margin=cfg.nec_margin, form=cfg.nec_form)
     return terms, kept
+
+
+@torch.no_grad()
+def _constraints_hold(setup: _Setup, weights, x, fill, m, y, kinds, gens) -> torch.Tensor:
+    """``(b,)`` bool: the hard mask ``m`` keeps the label on ``e`` and on fresh backgrounds of ``kinds``."""
+    kept = setup.model(apply_mask(x, m, fill)).argmax(1) == y
+    if "rob" in weights:
+        r = _draw_backgrounds(setup, x, kinds, gens)
+        logits_bg = setup.model(losses.background_composites(x, m, r).flatten(0, 1)).view(len(r), len(x), -1)
+        kept = kept & (logits_bg.argmax(2) == y).all(0)
+    return kept
 
 
 def _warnings(m: torch.Tensor, kept: torch.Tensor, y: torch.Tensor) -> tuple[str, ...]:

@@ -98,16 +98,17 @@ class StackedConv2d(nn.Module):
         g = w.shape[0]
         if h.shape[0] != g:
             raise ValueError(f"{g} networks need a batch of {g} images, got {h.shape[0]}")
-        y = F.conv2d(h.reshape(1, g * self.c_in, *h.shape[-2:]), w.reshape(g * self.c_out, self.c_in, self.kernel,
-                     self.kernel), b.reshape(-1), self.stride, pad, groups=g)
+        w = w.reshape(g * self.c_out, self.c_in, self.kernel, self.kernel)
+        y = F.conv2d(h.reshape(1, g * self.c_in, *h.shape[-2:]), w, b.reshape(-1), self.stride, pad, groups=g)
         return y.view(g, self.c_out, *y.shape[-2:])
 
 
 class MaskUNet(nn.Module):
     """``n_nets`` independent U-Nets mapping ``x (B, C, H, W)`` to ``m_soft (B, 1, H, W)``.
 
-    The input is standardised per image and channel (:func:`standardise`). Encoder: a stem conv (kernel ``2·stride+1``, stride ``stride``) to ``width`` channels, then ``depth``
-    stride-2 3×3 convs doubling the channels. Decoder: per level, nearest upsampling to the skip's size,
+    The input is standardised per image and channel (:func:`standardise`). Encoder: a stem conv (kernel
+    ``2·stride+1``, stride ``stride``) to ``width`` channels, then ``depth`` stride-2 3×3 convs doubling the
+    channels. Decoder: per level, nearest upsampling to the skip's size,
     concatenation with the skip, a 3×3 conv. Head: 1×1 conv to one logit, bilinear upsampling to (H, W),
     sigmoid. ReLU after every conv but the head; no normalisation layers (per-image nets see a batch of one).
 
@@ -143,7 +144,7 @@ class MaskUNet(nn.Module):
             self.head.bias.fill_(math.log(init_keep / (1 - init_keep)))
 
     def logits(self, x: torch.Tensor, index: torch.Tensor | None = None) -> torch.Tensor:
-        """Mask logits ``(B, 1, H, W)``; ``index`` selects the networks for the images of ``x`` (see :class:`StackedConv2d`)."""
+        """Mask logits ``(B, 1, H, W)``; ``index`` picks the networks for the images (:class:`StackedConv2d`)."""
         h = F.relu(self.stem(standardise(x), index))
         skips = [h]
         for conv in self.down:

@@ -91,3 +91,109 @@ def plot_history(history: Mapping[str, Sequence[float]], terms: Sequence[str] | 
     ax.legend(fontsize=6, ncol=2)
     fig.tight_layout()
     return fig
+
+
+# -- added for the notebooks 00-06 (feature maps, grouped bars, curves) ---------------------------------
+def show_activations(acts: Mapping[str, torch.Tensor], channels: int = 6):
+    """One row per layer: the first ``channels`` channels of each activation ``(C, H, W)``.
+
+    Each channel is scaled to its own [0, 1] range (0 stays black for post-ReLU maps), so the pattern
+    shows whatever the magnitude; the row title gives the layer name and the map's shape.
+    """
+    names = list(acts)
+    fig, axes = plt.subplots(len(names), channels, figsize=(1.1 * channels, 1.2 * len(names)), dpi=DPI,
+                             squeeze=False)
+    for row, name in enumerate(names):
+        a = acts[name].detach().float().cpu()
+        for col in range(channels):
+            ax = axes[row, col]
+            ax.set_xticks([]), ax.set_yticks([])
+            if col >= a.shape[0]:
+                ax.axis("off")
+                continue
+            ch = a[col]
+            ax.imshow((ch / ch.max().clamp_min(1e-8)).numpy(), cmap="magma", vmin=0, vmax=1, interpolation="nearest")
+            if col == 0:
+                ax.set_ylabel(f"{name}\n{tuple(a.shape)}", fontsize=6)
+    fig.tight_layout()
+    return fig
+
+
+def plot_bars(values: Mapping[str, Sequence[float]], groups: Sequence[str], ylabel: str = "",
+              logy: bool = False, title: str | None = None):
+    """Grouped bars: ``values[series][g]`` for every group ``g`` in ``groups`` (one colour per series)."""
+    fig, ax = plt.subplots(figsize=(4.8, 2.6), dpi=DPI)
+    n = len(values)
+    width = 0.8 / max(n, 1)
+    pos = np.arange(len(groups))
+    for i, (name, vals) in enumerate(values.items()):
+        ax.bar(pos + (i - (n - 1) / 2) * width, np.asarray(vals, dtype=float), width, label=name)
+    ax.set_xticks(pos)
+    ax.set_xticklabels(groups, fontsize=7)
+    ax.set_ylabel(ylabel, fontsize=8)
+    ax.tick_params(labelsize=7)
+    if logy:
+        ax.set_yscale("log")
+    if title:
+        ax.set_title(title, fontsize=8)
+    if n > 1:
+        ax.legend(fontsize=6)
+    fig.tight_layout()
+    return fig
+
+
+def plot_curves(x: Sequence[float], series: Mapping[str, Sequence[float]], xlabel: str = "", ylabel: str = "",
+                logx: bool = False, title: str | None = None, markers: bool = True):
+    """Lines ``series[name]`` against ``x`` (e.g. area and p(y*) against λ_area)."""
+    fig, ax = plt.subplots(figsize=(4.2, 2.5), dpi=DPI)
+    for name, ys in series.items():
+        ax.plot(np.asarray(x, dtype=float), np.asarray(ys, dtype=float), marker="o" if markers else None,
+                ms=3, lw=1, label=name)
+    if logx:
+        ax.set_xscale("log")
+    ax.set_xlabel(xlabel, fontsize=8), ax.set_ylabel(ylabel, fontsize=8)
+    ax.tick_params(labelsize=7)
+    if title:
+        ax.set_title(title, fontsize=8)
+    ax.legend(fontsize=6)
+    fig.tight_layout()
+    return fig
+
+
+# -- added for the notebooks 07-12 (mask grids per method, heatmaps of metric tables) --------------------
+def show_mask_grid(x: torch.Tensor, masks: Mapping[str, torch.Tensor], max_rows: int = 3,
+                   row_titles: Sequence[str] | None = None):
+    """Rows = images, columns = the image then one overlay per entry of ``masks`` (``name -> (B, 1, H, W)``)."""
+    rows, names = min(len(x), max_rows), list(masks)
+    fig, axes = plt.subplots(rows, len(names) + 1, figsize=(1.25 * (len(names) + 1), 1.3 * rows), dpi=DPI,
+                             squeeze=False)
+    for i in range(rows):
+        _imshow(axes[i, 0], x[i], row_titles[i] if row_titles else ("image" if i == 0 else None))
+        for j, name in enumerate(names):
+            m = masks[name][i].float().cpu()
+            _imshow(axes[i, j + 1], overlay(x[i].cpu(), m), f"{name}\n{100 * float(m.mean()):.0f} %", None)
+    for ax in axes.flat:
+        ax.title.set_fontsize(6)
+    fig.tight_layout()
+    return fig
+
+
+def plot_heatmap(values, rows: Sequence[str], cols: Sequence[str], fmt: str = ".2f", title: str | None = None,
+                 marks: Sequence[Sequence[str]] | None = None, cmap: str = "viridis", xlabel: str = "",
+                 ylabel: str = ""):
+    """A seaborn heatmap of ``values (len(rows), len(cols))``; ``marks[i][j]`` (e.g. ``"×"``) is added to a cell."""
+    import seaborn as sns
+
+    arr = np.asarray(values, dtype=float)
+    labels = np.vectorize(lambda v: format(v, fmt))(arr).astype(object)
+    if marks is not None:
+        labels = np.array([[f"{labels[i, j]}{marks[i][j]}" for j in range(arr.shape[1])] for i in range(arr.shape[0])])
+    fig, ax = plt.subplots(figsize=(0.62 * len(cols) + 1.8, 0.3 * len(rows) + 1.0), dpi=DPI)
+    sns.heatmap(arr, annot=labels, fmt="", cmap=cmap, cbar=False, ax=ax, annot_kws={"fontsize": 6},
+                xticklabels=list(cols), yticklabels=list(rows))
+    ax.tick_params(labelsize=7)
+    ax.set_xlabel(xlabel, fontsize=8), ax.set_ylabel(ylabel, fontsize=8)
+    if title:
+        ax.set_title(title, fontsize=8)
+    fig.tight_layout()
+    return fig

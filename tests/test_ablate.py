@@ -15,22 +15,26 @@ def differing(a: ExplainConfig, b: ExplainConfig) -> set[str]:
     return {f.name for f in dataclasses.fields(a) if getattr(a, f.name) != getattr(b, f.name)}
 
 
-@pytest.mark.parametrize("nec", [0.0, 3.0])
-def test_each_ablation_changes_exactly_its_field(nec):
-    cfg = ExplainConfig(lambda_nec=nec, fill="mean")
+@pytest.mark.parametrize("rob, nec", [(4.0, 0.0), (4.0, 3.0), (0.0, 0.0)])
+def test_each_ablation_changes_exactly_its_field(rob, nec):
+    cfg = ExplainConfig(lambda_rob=rob, lambda_nec=nec, fill="mean")
     variants = {v.name: v for v in ablate.ablation_variants(cfg, TAPS, WEIGHTS)}
     expected = {"full": set(), "no activation matching": {"lambda_act"}, "no KL": {"lambda_kl"},
                 "no CE": {"lambda_ce"}, "one tap": {"taps", "tap_weights", "distances"},
                 "no area": {"lambda_area"}, "no binarisation": {"lambda_bin"}, "no TV": {"lambda_tv"},
-                "no sufficiency": {"lambda_rob"}, "fill zero": {"fill"}, "fill blur": {"fill"},
+                ("no sufficiency" if rob else "with sufficiency"): {"lambda_rob"},
+                "fill zero": {"fill"}, "fill blur": {"fill"},
                 ("no necessity" if nec else "with necessity"): {"lambda_nec"}}
+    if not rob and not nec:
+        expected["with sufficiency + necessity"] = {"lambda_rob", "lambda_nec"}
     assert set(variants) == set(expected)
     for name, fields in expected.items():
         assert differing(cfg, variants[name].config) == fields, name
         assert set(variants[name].changed) == fields
     assert variants["one tap"].config.taps == ("c",) and variants["one tap"].config.tap_weights == (4.0,)
     assert variants["one tap"].config.distances == ("std_mse",)   # the deepest tap keeps its distance
-    assert variants["no necessity" if nec else "with necessity"].config.lambda_nec == (0.0 if nec else cfg.lambda_rob)
+    assert variants["no necessity" if nec else "with necessity"].config.lambda_nec == (0.0 if nec else cfg.lambda_ce)
+    assert variants["no sufficiency" if rob else "with sufficiency"].config.lambda_rob == (0.0 if rob else cfg.lambda_ce)
 
 
 def test_sweep_scales_area_and_tv_only():

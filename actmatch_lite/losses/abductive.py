@@ -6,8 +6,9 @@ must keep ``y*`` whatever replaces the rest,
     ẽ_k = m_st ⊙ x + (1 - m_st) ⊙ r_k,      L_rob = mean_k -log softmax(f(ẽ_k))[y*]
 
 over ``K`` random backgrounds ``r_k`` (:func:`actmatch_lite.fill.random_backgrounds`), redrawn every step.
-The composite must be built with the straight-through mask ``m_st`` (:func:`actmatch_lite.masknet.straight_through`):
-the authors' code used the hard mask without the straight-through path, so this term never trained the mask.
+The composite must be built with the straight-through mask ``m_st``
+(:func:`actmatch_lite.masknet.straight_through`): the authors' code used the hard mask without the
+straight-through path, so this term never trained the mask.
 
 Necessity (in the authors' code with weight 0; the paper names it only): removing what the mask keeps must
 lower the target score,
@@ -30,7 +31,7 @@ NECESSITY_FORMS = ("logit", "prob")
 
 
 def background_composites(x: torch.Tensor, m: torch.Tensor, backgrounds: torch.Tensor) -> torch.Tensor:
-    """``ẽ_k = m ⊙ x + (1 - m) ⊙ r_k`` for ``x (B, C, H, W)``, ``m (B, 1, H, W)``, ``r (K, B, C, H, W)``; ``(K, B, C, H, W)``."""
+    """``ẽ_k = m ⊙ x + (1 - m) ⊙ r_k``; ``x (B, C, H, W)``, ``m (B, 1, H, W)``, ``r (K, B, C, H, W)`` → ``(K, B, C, H, W)``."""
     return apply_mask(x.unsqueeze(0), m.unsqueeze(0), backgrounds)
 
 

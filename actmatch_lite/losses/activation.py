@@ -21,7 +21,10 @@ DISTANCES = ("cosine", "std_mse", "mse")
 
 
 def as_locations(a: torch.Tensor) -> torch.Tensor:
-    """View an activation as ``(B, L, C)``: conv ``(B, C, H, W)`` → ``(B, H·W, C)``; ``(B, N, C)`` and ``(B, C)`` → ``(B, N, C)``, ``(B, 1, C)``."""
+    """View an activation as ``(B, L, C)``.
+
+    Conv ``(B, C, H, W)`` → ``(B, H·W, C)``; tokens ``(B, N, C)`` stay; a vector ``(B, C)`` → ``(B, 1, C)``.
+    """
     if a.dim() == 4:
         return a.flatten(2).transpose(1, 2)
     if a.dim() == 3:
@@ -62,7 +65,9 @@ def standardise_channels(a: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
 
 
 def std_mse_distance(a_x: torch.Tensor, a_e: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
-    """``d = mean_{l,c} (z_x - z_e)²`` with ``z`` the per-channel standardised activations (:func:`standardise_channels`); ``(B,)``.
+    """``d = mean_{l,c} (z_x - z_e)²``, ``z`` the per-channel standardised activations; ``(B,)``.
+
+    See :func:`standardise_channels`.
 
     Compares the spatial pattern of every channel regardless of its scale, so deep layers with large
     activations do not dominate.

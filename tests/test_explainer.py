@@ -1,0 +1,147 @@
+"""explain(): output contract, determinism, batch independence, early stopping, real-model smoke test."""
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+from torch import nn
+
+from actmatch_lite.capture import count_hooks
+from actmatch_lite.config import PRESETS, ExplainConfig, get_preset
+from actmatch_lite.explainer import Explanation, _resolve, explain
+
+from _tiny import TAPS, TinyCNN, images, tiny_loaded
+
+FAST = ExplainConfig(lambda_act=1.0, lambda_ce=4.0, lambda_kl=0.5, lambda_area=20.0, lambda_bin=1.0,
+                     lambda_tv=5.0, lambda_rob=2.0, lambda_nec=0.5, taps=TAPS, fill="zero",
+                     backgrounds=("zero", "gaussian", "uniform"), steps=12, lr=3e-3, soft_steps=4)
+
+
+def test_output_contract():
+    x = images(3)
+    ex = explain(TinyCNN(), x, config=FAST, progress=False)
+    assert isinstance(ex, Explanation)
+    assert ex.mask.shape == (3, 1, 16, 16) and ex.mask.dtype == torch.bool
+    assert ex.soft_mask.shape == (3, 1, 16, 16) and ex.explanation.shape == x.shape
+    assert torch.equal(ex.mask, ex.soft_mask > FAST.threshold)
+    assert torch.allclose(ex.explanation, x * ex.mask)   # zero fill
+    assert ex.target.shape == ex.prob_before.shape == ex.prob_after.shape == ex.steps_run.shape == (3,)
+    assert set(ex.history) == {"act", "ce", "kl", "area", "bin", "tv", "rob", "nec", "total", "hard_area", "kept"}
+    assert all(len(v) == FAST.steps for v in ex.history.values())
+    assert ex.steps_run.tolist() == [FAST.steps] * 3 and ex.config is FAST and ex.seconds > 0
+    assert ex.area.shape == (3,)
+
+
+def test_target_defaults_to_the_prediction_and_can_be_given():
+    clf, x = TinyCNN().eval(), images(2)
+    with torch.no_grad():
+        pred = clf(x).argmax(1)
+    cfg = dataclasses.replace(FAST, steps=2)
+    assert torch.equal(explain(clf, x, config=cfg, progress=False).target, pred)
+    assert explain(clf, x, config=cfg, target=2, progress=False).target.tolist() == [2, 2]
+    assert explain(clf, x, config=cfg, target=torch.tensor([0, 1]), progress=False).target.tolist() == [0, 1]
+
+
+def test_two_runs_with_one_seed_are_identical_and_seeds_matter():
+    x = images(2)
+    a = explain(TinyCNN(), x, config=FAST, seed=3, progress=False)
+    b = explain(TinyCNN(), x, config=FAST, seed=3, progress=False)
+    c = explain(TinyCNN(), x, config=FAST, seed=4, progress=False)
+    assert torch.equal(a.soft_mask, b.soft_mask) and a.history == b.history
+    assert not torch.equal(a.soft_mask, c.soft_mask)
+
+
+def test_an_image_alone_or_inside_a_batch_gives_the_same_result():
+    x, seed = images(3), 10
+    batch = explain(TinyCNN(), x, config=FAST, seed=seed, progress=False)
+    alone = explain(TinyCNN(), x[2:3], config=FAST, seed=seed + 2, progress=False)
+    assert torch.allclose(alone.soft_mask, batch.soft_mask[2:3], atol=1e-4)
+
+
+def test_early_stop_is_per_image_and_keeps_the_stopped_mask():
+    x = images(3)
+    cfg = dataclasses.replace(FAST, steps=40, patience=2, stable_iou=0.9, lambda_area=0.0, lambda_tv=0.0,
+                              lambda_rob=0.0, lambda_nec=0.0)
+    ex = explain(TinyCNN(), x, config=cfg, seed=1, progress=False)
+    assert (ex.steps_run < 40).any()
+    i = int(ex.steps_run.argmin())
+    alone = explain(TinyCNN(), x[i:i + 1], config=cfg, seed=1 + i, progress=False)
+    assert alone.steps_run.item() == ex.steps_run[i].item()
+    assert torch.allclose(alone.soft_mask, ex.soft_mask[i:i + 1], atol=1e-4)
+
+
+def test_loaded_model_supplies_taps_mean_and_preset_and_a_preset_name_works():
+    lm, x = tiny_loaded(), images(2)
+    cfg = dataclasses.replace(get_preset("shapes"), steps=3, soft_steps=1)
+    ex = explain(lm, x, config=cfg, progress=False)
+    assert ex.mask.shape == (2, 1, 16, 16) and "act" in ex.history
+    assert count_hooks(lm.clf) == 0
+    setup = _resolve(lm, "fmnist")
+    assert setup.config is PRESETS["fmnist"] and setup.taps == lm.taps and setup.tap_weights == lm.tap_weights
+    assert _resolve(lm, None).config is PRESETS[lm.preset] and setup.distances == ("cosine", "cosine")
+
+
+def test_collapsed_masks_are_reported():
+    cfg = dataclasses.replace(FAST, lambda_area=1e4, lambda_ce=0.0, lambda_kl=0.0, lambda_act=0.0,
+                              lambda_rob=0.0, lambda_nec=0.0, lr=1e-1, steps=8, soft_steps=0)
+    ex = explain(TinyCNN(), images(2), config=cfg, progress=False)
+    assert ex.area.max() == 0 and any("empty mask" in w for w in ex.warnings)
+
+
+class NaNModel(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(3, 2)
+
+    def forward(self, x):
+        return self.lin(x.mean((2, 3))) * float("nan")
+
+
+def test_nan_loss_raises_a_clear_error():
+    cfg = dataclasses.replace(FAST, lambda_act=0.0, taps=None)
+    with pytest.raises(FloatingPointError, match="NaN or inf at step 0"):
+        explain(NaNModel(), images(1), config=cfg, progress=False)
+
+
+def test_presets_are_valid_and_paper_preset_has_the_authors_values():
+    assert {"shapes", "fmnist", "imagenet", "paper-resnet18"} <= set(PRESETS)
+    p = PRESETS["paper-resnet18"]
+    assert (p.lr, p.steps, p.lambda_act, p.lambda_ce, p.lambda_kl, p.lambda_area, p.lambda_bin, p.lambda_tv,
+            p.lambda_rob, p.temperature, p.tv_neighbours, p.fill) == (5e-5, 880, 10, 15, 5, 100, 1, 500, 100, 2.0, 8,
+                                                                       "mean")
+    assert p.area_target is None and p.soft_steps == 0 and p.patience is None and p.distances is None
+
+
+@pytest.mark.slow
+def test_shapes_cnn_explanations_keep_the_label():
+    pytest.importorskip("skimage")
+    from actmatch_lite.data.shapes import make_shapes
+    from actmatch_lite.models.registry import load_model
+    try:
+        lm = load_model("shapes-cnn", device="cpu")
+    except FileNotFoundError:
+        pytest.skip("shapes-cnn weights not shipped yet")
+    d = make_shapes(4, seed=4321)
+    ex = explain(lm, d.x, seed=0, progress=False)
+    with torch.no_grad():
+        kept = lm.clf(ex.explanation).argmax(1) == ex.target
+    assert kept.all() and (ex.area > 0).all() and (ex.area < 0.5).all()
+
+
+def test_keep_rules_pick_the_final_the_last_feasible_or_the_smallest_feasible_mask():
+    from actmatch_lite.explainer import _keep
+    kept, was = torch.tensor([True, True, False, False]), torch.tensor([False, True, True, False])
+    area, held = torch.tensor([0.3, 0.5, 0.1, 0.2]), torch.tensor([1.0, 0.4, 0.6, 1.0])
+    assert _keep("final", kept, was, area, held).tolist() == [True, True, True, True]
+    assert _keep("last_feasible", kept, was, area, held).tolist() == [True, True, False, True]
+    # image 1 is feasible but larger than the feasible mask it holds; image 3 has never been feasible
+    assert _keep("smallest_feasible", kept, was, area, held).tolist() == [True, False, False, True]
+
+
+def test_feasible_keep_rules_return_a_mask_that_keeps_the_label_when_any_step_did():
+    for rule in ("last_feasible", "smallest_feasible"):
+        cfg = dataclasses.replace(FAST, keep=rule, lambda_rob=0.0, steps=15)
+        ex = explain(TinyCNN(), images(1), config=cfg, progress=False)
+        assert max(ex.history["kept"]) == 1.0   # some step was feasible on this image
+        assert not any("does not keep the label" in w for w in ex.warnings)

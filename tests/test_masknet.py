@@ -1,0 +1,72 @@
+"""Mask networks: straight-through estimator, sizes, and B independent networks in one call."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from actmatch_lite.masknet import MaskNetSpec, MaskUNet, default_spec, straight_through
+
+
+def n_params(net: torch.nn.Module) -> int:
+    return sum(p.numel() for p in net.parameters())
+
+
+def test_straight_through_forward_is_binary_and_gradient_is_identity():
+    m_soft = torch.tensor([0.2, 0.5, 0.51, 0.9], requires_grad=True)
+    m_st = straight_through(m_soft)
+    assert m_st.tolist() == [0.0, 0.0, 1.0, 1.0]
+    w = torch.tensor([1.0, 2.0, 3.0, 4.0])
+    (m_st * w).sum().backward()
+    assert torch.equal(m_soft.grad, w)
+    assert straight_through(torch.tensor([0.3]), threshold=0.25).item() == 1.0
+
+
+def test_width_scales_with_input_size():
+    small = [n_params(MaskUNet(c, s)) for c, s in [(1, (28, 28)), (3, (64, 64))]]
+    assert all(10_000 <= n <= 100_000 for n in small), small
+    assert n_params(MaskUNet(3, (224, 224))) > 10 * max(small)
+    assert default_spec((224, 224)).width == 32 and default_spec((28, 28)).stride == 1
+
+
+@pytest.mark.parametrize("size", [(28, 28), (30, 30), (50, 70), (64, 64)])
+def test_output_shape_and_range_for_any_size(size):
+    net = MaskUNet(3, size, n_nets=2)
+    m = net(torch.rand(2, 3, *size))
+    assert m.shape == (2, 1, *size) and (m > 0).all() and (m < 1).all()
+
+
+def test_init_keep_sets_the_starting_area():
+    net = MaskUNet(1, (28, 28), init_keep=0.9)
+    assert net(torch.rand(4, 1, 28, 28)).mean().item() == pytest.approx(0.9, abs=0.05)
+
+
+def test_batched_networks_equal_networks_built_alone_from_their_own_seeds():
+    x = torch.rand(3, 3, 32, 32)
+    batched = MaskUNet(3, (32, 32), n_nets=3, seed=7)
+    together = batched(x)
+    for i in range(3):
+        alone = MaskUNet(3, (32, 32), n_nets=1, seed=7 + i)
+        assert torch.allclose(alone(x[i:i + 1]), together[i:i + 1], atol=1e-6)
+
+
+def test_index_runs_a_subset_of_the_networks():
+    net = MaskUNet(1, (16, 16), n_nets=4, spec=MaskNetSpec(width=4, depth=1, stride=1))
+    x = torch.rand(4, 1, 16, 16)
+    idx = torch.tensor([1, 3])
+    assert torch.allclose(net(x[idx], idx), net(x)[idx], atol=1e-6)
+    with pytest.raises(ValueError, match="need a batch of 2"):
+        net(x, idx)
+
+
+def test_gradients_of_one_image_reach_only_its_own_network():
+    net = MaskUNet(1, (16, 16), n_nets=3)
+    net(torch.rand(3, 1, 16, 16))[1].sum().backward()
+    for p in net.parameters():
+        assert p.grad[0].abs().sum() == 0 and p.grad[2].abs().sum() == 0
+    assert net.head.weight.grad[1].abs().sum() > 0
+
+
+def test_plain_mode_is_one_network_over_any_batch():
+    net = MaskUNet(1, (16, 16), n_nets=1)
+    x = torch.rand(5, 1, 16, 16)
+    assert torch.allclose(net(x)[2:3], net(x[2:3]), atol=1e-6)

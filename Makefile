@@ -1,5 +1,8 @@
 # actmatch_lite: every target sets up .venv itself (idempotent; fast when already there).
 PYTHON ?= python3.11
+# One thread by default: the small tensors here run faster on one, and the committed notebook outputs were
+# computed with one (mask training is sensitive to float summation order). Override: make test OMP_NUM_THREADS=2
+export OMP_NUM_THREADS ?= 1
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed

@@ -17,6 +17,7 @@ compare with the per-image regime: ``python -m actmatch_lite.amortized evaluate 
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 import time
@@ -40,6 +41,10 @@ from .seeding import seed_everything
 FORMAT = 1                  # version of the saved file layout
 TRAIN_BACKGROUND_SEED = 1   # offset of the backgrounds' generator from the training seed (independent draws)
 NEGATIVE_SLOPE = 0.1        # leaky ReLU slope of AmortizedMaskNet
+VAL_SIZE = 256              # at most this many training images are held out to pick the checkpoint
+VAL_EVERY = 25              # training steps between two checkpoint scores
+VAL_SEED = 0                # the validation backgrounds: the same draws at every score, so scores compare
+AREA_GRID = (0.01, 0.02, 0.03, 0.04, 0.05, 0.06, 0.08, 0.10, 0.13, 0.16, 0.20, 0.25, 0.30)  # top-k candidate areas
 
 
 def _act(h: torch.Tensor) -> torch.Tensor:
@@ -101,18 +106,19 @@ def _reference(setup, x: torch.Tensor):
     return logits_x, {k: [a.detach() for a in v] for k, v in acts.items()}
 
 
-def objective(setup, x, fill, logits_x, acts_x, y, m_soft, gens, *, step: int = 0, hard: bool = True
-              ) -> tuple[torch.Tensor, dict, torch.Tensor]:
+def objective(setup, x, fill, logits_x, acts_x, y, m_soft, gens, *, step: int = 0, hard: bool = True,
+              kinds: tuple[str, ...] | None = None) -> tuple[torch.Tensor, dict, torch.Tensor]:
     """The explainer's per-image objective ``L (B,)`` = Σ_k λ_k term_k, the terms, and whether each image kept its label.
 
     ``hard``: the forward passes mask with ``m_st`` (paper) or, during a soft warm-up, with ``m_soft``; ``step``
-    picks the background kinds when the config draws them in turn (``backgrounds_per_step``).
+    picks the background kinds when the config draws them in turn (``backgrounds_per_step``), unless ``kinds``
+    names them.
     """
     cfg = setup.config
     weights = _weights(cfg)
     m_fwd = straight_through(m_soft, cfg.threshold) if hard else m_soft
-    terms, kept = _ex._terms(setup, weights, x, fill, logits_x, m_soft, m_fwd, y, _ex._kinds_at(cfg, step),
-                             acts_x, gens)
+    kinds = kinds if kinds is not None else _ex._kinds_at(cfg, step)
+    terms, kept = _ex._terms(setup, weights, x, fill, logits_x, m_soft, m_fwd, y, kinds, acts_x, gens)
     total = sum(weights[k] * terms[k] for k in weights)
     if not torch.isfinite(total).all():
         raise FloatingPointError(f"the objective became NaN or inf (terms {[k for k, v in terms.items() if not torch.isfinite(v).all()]}); "
@@ -143,6 +149,52 @@ def _refine(setup, net: MaskUNet, x, fill, logits_x, acts_x, y, steps: int, seed
     return best_soft, history
 
 
+@torch.no_grad()
+def select_masks(setup, x, fill, m_soft, y, *, seed: int = 0, kept: torch.Tensor | None = None) -> torch.Tensor:
+    """The hard masks ``(B, 1, H, W)`` bool: the amortized analogue of the explainer's ``keep`` rule.
+
+    Candidates per image: the threshold mask ``m_soft > threshold`` and the top-k masks (the ``k`` pixels of
+    highest ``m_soft``) for every area in :data:`AREA_GRID`. A candidate is feasible when it keeps ``y`` on ``e``
+    (and on the config's backgrounds, drawn from ``seed + i``, when ``λ_rob > 0``): the explainer's own test.
+
+    * ``keep="final"``: the threshold mask (the authors' rule; no classifier pass);
+    * ``"last_feasible"``: the threshold mask when feasible, else the smallest feasible candidate that is larger;
+    * ``"smallest_feasible"``: the feasible candidate of least area (a minimal sufficient mask on this grid).
+
+    Without a feasible candidate an image keeps its threshold mask, as the explainer falls back to its final mask.
+    ``kept``: whether the threshold masks keep ``y`` on ``e``, when the caller has it (saves a pass if ``λ_rob = 0``).
+    The per-image regime picks among the masks its optimisation visited; one network cannot, so it picks among
+    the masks its pixel ranking implies.
+    """
+    cfg, weights = setup.config, _weights(setup.config)
+    m_thr = m_soft > cfg.threshold
+    if cfg.keep == "final":
+        return m_thr
+
+    def feasible(idx, cand):
+        gens = [torch.Generator().manual_seed(seed + int(i)) for i in idx]
+        return _ex._constraints_hold(setup, weights, x[idx], fill[idx], cand.to(x.dtype), y[idx], cfg.backgrounds, gens)
+
+    every = torch.arange(len(x), device=x.device)
+    ok_thr = kept if kept is not None and "rob" not in weights else feasible(every, m_thr)
+    todo = every[~ok_thr] if cfg.keep == "last_feasible" else every   # last_feasible only repairs
+    if not len(todo):
+        return m_thr
+    hw = m_soft[0].numel()
+    order = m_soft[todo].flatten(1).argsort(1, descending=True)
+    ranks = torch.empty_like(order).scatter_(1, order, torch.arange(hw, device=x.device).expand(len(todo), -1))
+    cands = [m_thr[todo]] + [(ranks < max(1, round(a * hw))).view_as(m_thr[todo]) for a in AREA_GRID]
+    area = torch.stack([c.flatten(1).sum(1) for c in cands])                          # (candidates, n)
+    ok = torch.stack([ok_thr[todo]] + [feasible(todo, c) for c in cands[1:]])
+    if cfg.keep == "last_feasible":
+        ok[1:] &= area[1:] > area[0]                                # grow the infeasible threshold mask, never shrink
+    best = torch.where(ok, area, torch.full_like(area, hw + 1)).argmin(0)
+    best = torch.where(ok.any(0), best, 0)
+    out = m_thr.clone()
+    out[todo] = torch.stack(cands)[best, torch.arange(len(todo), device=x.device)]
+    return out
+
+
 class AmortizedExplainer:
     """A trained mask network ``U_θ`` for one classifier; :meth:`explain` mirrors :func:`actmatch_lite.explain`."""
 
@@ -155,7 +207,8 @@ class AmortizedExplainer:
         """Explain ``x (B, C, H, W)`` in [0, 1]: one forward pass of ``U_θ``, then ``refine_steps`` per-image steps.
 
         ``target`` defaults to ``y* = argmax f(x)``; the amortized mask explains the predicted class, so another
-        target is only followed by the refinement (a warning says so when ``refine_steps = 0``).
+        target is only followed by the refinement (a warning says so when ``refine_steps = 0``). The hard mask
+        follows the config's ``keep`` rule (:func:`select_masks`).
         """
         setup = _ex._resolve(self.model, self.config)
         cfg, clf = setup.config, setup.model
@@ -167,23 +220,29 @@ class AmortizedExplainer:
         net = self.mask_net.to(dev)
         start = time.perf_counter()
         with frozen(clf):
+            fill = make_fill(x, cfg.fill, mean=setup.mean)
+            history: dict[str, list[float]] = {}
             if refine_steps:
                 logits_x, acts_x = _reference(setup, x)
             else:
                 with torch.no_grad():
-                    logits_x, acts_x = clf(x), {}
+                    logits_x = clf(x)
             y = _ex._targets(target, logits_x)
-            fill = make_fill(x, cfg.fill, mean=setup.mean)
-            with torch.no_grad():
-                m_soft = net(x)
-            history: dict[str, list[float]] = {}
             if refine_steps:
                 with torch.enable_grad():
                     m_soft, history["total"] = _refine(setup, net, x, fill, logits_x, acts_x, y, refine_steps, seed)
             with torch.no_grad():
+                if not refine_steps:
+                    m_soft = net(x)
                 m = m_soft > cfg.threshold
                 e = apply_mask(x, m.to(x.dtype), fill)
                 logits_e = clf(e)
+                m_keep = select_masks(setup, x, fill, m_soft, y, seed=seed, kept=logits_e.argmax(1) == y)
+                changed = (m_keep != m).flatten(1).any(1)
+                if changed.any():   # only the images whose keep rule chose another candidate pass again
+                    m = m_keep
+                    e[changed] = apply_mask(x[changed], m[changed].to(x.dtype), fill[changed])
+                    logits_e[changed] = clf(e[changed])
         warn = list(_ex._warnings(m, logits_e.argmax(1) == y, y))
         if not refine_steps and (y != logits_x.argmax(1)).any():
             warn.append("target differs from the predicted class on some images: the amortized mask explains the "
@@ -225,70 +284,107 @@ class AmortizedExplainer:
         return cls(model, net.to(dev), ExplainConfig(**blob["config"]), blob["meta"])
 
 
+def _classifier_sha256(name: str) -> str | None:
+    """SHA-256 recorded for the shipped weights of classifier ``name`` (None for a classifier without shipped weights)."""
+    from .models.weights import CHECKSUMS
+    return CHECKSUMS.get(f"{name.replace('-', '_')}.pt")
+
+
 def shipped_file(name: str) -> str:
     """File name in ``data/`` of the shipped amortized explainer for model ``name`` (e.g. ``amortized_shapes.pt``)."""
     return f"amortized_{name.removesuffix('-cnn')}.pt"
 
 
 def load_amortized(model: LoadedModel | str) -> AmortizedExplainer:
-    """The shipped amortized explainer for ``model`` (a LoadedModel or its name), checksum verified."""
+    """The shipped amortized explainer for ``model`` (a LoadedModel or its name): its file checksum verified, and
+    trained for the classifier weights shipped now (``ChecksumError`` otherwise)."""
     from .models import load_model
-    from .models.weights import verified_path
+    from .models.weights import ChecksumError, verified_path
 
     model = load_model(model) if isinstance(model, str) else model
-    return AmortizedExplainer.load(verified_path(shipped_file(model.name)), model)
+    amz = AmortizedExplainer.load(verified_path(shipped_file(model.name)), model)
+    if amz.meta.get("classifier_sha256") != _classifier_sha256(model.name):
+        # an explainer trained for other weights of the classifier would explain a different function
+        raise ChecksumError(f"{shipped_file(model.name)} was trained for other {model.name} weights; retrain it with "
+                            f"`python -m actmatch_lite.amortized train {model.name}` and update CHECKSUMS")
+    return amz
+
+
+@torch.no_grad()
+def _validation_objective(setup, net: MaskUNet, x_val: torch.Tensor, batch_size: int) -> float:
+    """Mean objective of the HARD masks on held-out images, every background kind, fixed draws: the checkpoint score."""
+    cfg, totals = setup.config, []
+    for x in x_val.split(batch_size):
+        logits_x, acts_x = _reference(setup, x)
+        gens = [torch.Generator().manual_seed(VAL_SEED)] * len(x)
+        total, _, _ = objective(setup, x, make_fill(x, cfg.fill, mean=setup.mean), logits_x, acts_x,
+                                logits_x.argmax(1), net(x), gens, kinds=cfg.backgrounds)
+        totals.append(total)
+    return float(torch.cat(totals).mean())
 
 
 def train_amortized(model: LoadedModel, x_train: torch.Tensor, *, config: ExplainConfig | str | None = None,
                     epochs: int = 2, batch_size: int = 64, seed: int = 0, lr: float = 2e-3,
-                    spec: MaskNetSpec | None = None, progress: bool = True) -> AmortizedExplainer:
+                    spec: MaskNetSpec | None = None, val_size: int | None = None, val_every: int = VAL_EVERY,
+                    progress: bool = True) -> AmortizedExplainer:
     """Train one mask network on ``x_train (N, C, H, W)`` with the per-image objective of ``config``.
 
     ``config``: the objective (default: the model's preset); its ``lr``, ``steps`` and ``patience`` are per-image
-    settings used only by refinement. Training: Adam at ``lr`` with cosine decay to 0 over ``epochs`` passes of
-    shuffled batches of ``batch_size``, loss = batch mean of the per-image objective. ``spec``: the network's shape
-    (default: ``default_spec`` of the image size). Deterministic under ``seed`` on the CPU with a fixed thread count.
+    settings used only by refinement, and its soft warm-up (``soft_steps`` of ``steps``) becomes the same
+    fraction of the training steps. Training: Adam at ``lr`` with cosine decay to 0 over ``epochs`` passes of
+    shuffled batches of ``batch_size``, loss = batch mean of the per-image objective. The last ``val_size``
+    images (default ``min(256, N // 8)``) are held out: every ``val_every`` steps the objective of the hard masks on them is measured and the
+    best network is returned (the amortized analogue of the explainer's ``keep`` rule: the straight-through
+    phase can collapse a good mask to an empty one). ``spec``: the network's shape (default: ``default_spec``
+    of the image size). Deterministic under ``seed`` on the CPU with a fixed thread count.
     """
     setup = _ex._resolve(model, config)
+    cfg = setup.config
     check_images(x_train, channels=setup.channels, min_size=setup.min_size, name="x_train")
-    if epochs < 1 or batch_size < 1:
-        raise InputError(f"epochs and batch_size must be >= 1, got {epochs} and {batch_size}")
+    val_size = min(VAL_SIZE, len(x_train) // 8) if val_size is None else val_size
+    if epochs < 1 or batch_size < 1 or val_every < 1 or not 0 < val_size < len(x_train):
+        raise InputError(f"need epochs, batch_size, val_every >= 1 and 0 < val_size < len(x_train); got {epochs}, "
+                         f"{batch_size}, {val_every}, {val_size} with {len(x_train)} images")
     dev = _ex._device(setup.model, None)
+    x_train, x_val = x_train[:-val_size], x_train[-val_size:].to(dev)
     gen = seed_everything(seed)
     bg_gen = torch.Generator().manual_seed(seed + TRAIN_BACKGROUND_SEED)
     c, size = x_train.shape[1], tuple(x_train.shape[-2:])
-    net = AmortizedMaskNet(c, size, n_nets=1, spec=spec or default_spec(size), init_keep=setup.config.init_keep,
+    net = AmortizedMaskNet(c, size, n_nets=1, spec=spec or default_spec(size), init_keep=cfg.init_keep,
                            seed=seed).to(dev)
-    n_batches = math.ceil(len(x_train) / batch_size)
-    total_steps = epochs * n_batches
-    # the config's soft warm-up (soft_steps of its steps) becomes the same fraction of the training steps
-    soft_until = round(total_steps * min(1.0, setup.config.soft_steps / setup.config.steps))
+    total_steps = epochs * math.ceil(len(x_train) / batch_size)
+    soft_until = round(total_steps * min(1.0, cfg.soft_steps / cfg.steps))
     opt = torch.optim.Adam(net.parameters(), lr=lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total_steps)
-    history: list[float] = []
-    step = 0
+    best = (math.inf, 0, copy.deepcopy(net.state_dict()))
+    step, loss = 0, math.nan
     with frozen(setup.model), torch.enable_grad(), tqdm(total=total_steps, desc="amortized", disable=not progress) as bar:
         for _ in range(epochs):
             for idx in torch.randperm(len(x_train), generator=gen).split(batch_size):
                 x = x_train[idx].to(dev)
                 logits_x, acts_x = _reference(setup, x)
-                fill = make_fill(x, setup.config.fill, mean=setup.mean)
                 m_soft = net(x)
                 # one generator for the whole batch: draws differ per image and per step, reproducibly
-                total, terms, kept = objective(setup, x, fill, logits_x, acts_x, logits_x.argmax(1), m_soft,
-                                               [bg_gen] * len(x), step=step, hard=step >= soft_until)
+                total, _, kept = objective(setup, x, make_fill(x, cfg.fill, mean=setup.mean), logits_x, acts_x,
+                                           logits_x.argmax(1), m_soft, [bg_gen] * len(x), step=step,
+                                           hard=step >= soft_until)
                 opt.zero_grad(set_to_none=True)
                 total.mean().backward()
                 opt.step()
                 sched.step()
-                step += 1
-                history.append(float(total.detach().mean()))
+                step, loss = step + 1, float(total.detach().mean())
+                if step % val_every == 0 or step == total_steps:
+                    score = _validation_objective(setup, net, x_val, batch_size)
+                    if score < best[0]:
+                        best = (score, step, copy.deepcopy(net.state_dict()))
                 bar.update()
-                bar.set_postfix(loss=f"{history[-1]:.3f}", area=f"{float((m_soft > 0.5).float().mean()):.3f}",
-                                kept=f"{float(kept.float().mean()):.2f}")
-    meta = {"epochs": epochs, "batch_size": batch_size, "seed": seed, "lr": lr, "n_train": len(x_train),
-            "soft_steps": soft_until, "final_loss": history[-1]}
-    return AmortizedExplainer(model, net.eval(), setup.config, meta)
+                bar.set_postfix(loss=f"{loss:.3f}", area=f"{float((m_soft > cfg.threshold).float().mean()):.3f}",
+                                kept=f"{float(kept.float().mean()):.2f}", best=f"{best[0]:.3f}@{best[1]}")
+    net.load_state_dict(best[2])
+    meta = {"classifier_sha256": _classifier_sha256(model.name), "epochs": epochs, "batch_size": batch_size,
+            "seed": seed, "lr": lr, "n_train": len(x_train), "n_val": val_size, "soft_steps": soft_until, "steps": total_steps, "best_step": best[1],
+            "val_objective": best[0], "final_loss": loss}
+    return AmortizedExplainer(model, net.eval(), cfg, meta)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -303,15 +399,17 @@ class Recipe:
     n_train: int | None
     data_seed: int
     epochs: int
-    batch_size: int = 64
+    batch_size: int = 32
     lr: float = 2e-3
+    width: int | None = None      # first-level channels of the mask network (None: masknet.default_spec)
     seed: int = 0
-    threads: int = 2
+    threads: int = 1              # one thread: on a shared 2-core machine two-thread runs stall on each other
 
 
 RECIPES = {
-    "shapes-cnn": Recipe(n_train=12_000, data_seed=1, epochs=1),
-    "fmnist-cnn": Recipe(n_train=30_000, data_seed=1, epochs=1),
+    "shapes-cnn": Recipe(n_train=16_000, data_seed=1, epochs=1),
+    # twice the default width: one network must find the telling part of ten kinds of garment
+    "fmnist-cnn": Recipe(n_train=None, data_seed=1, epochs=1, width=16),
 }
 EVAL_SEED = 777          # held-out shapes; fmnist is evaluated on the shipped test subset
 
@@ -337,15 +435,17 @@ def held_out(name: str, n: int) -> tuple[torch.Tensor, torch.Tensor | None]:
     return load_fmnist_subset()[0][:n], None
 
 
-def compare(name: str, n: int = 256, chunk: int = 64, refine_steps: int = 20) -> list[dict]:
-    """Per-image vs amortized (and amortized + refinement) on ``n`` held-out images: one dict per regime."""
+def compare(name: str, n: int = 256, chunk: int = 64, refine_steps: int = 20, file: Path | None = None) -> list[dict]:
+    """Per-image vs amortized (and amortized + refinement) on ``n`` held-out images: one dict per regime.
+
+    ``file``: an amortized explainer saved by :meth:`AmortizedExplainer.save` (default: the shipped one)."""
     from . import metrics
     from .models import load_model
 
     model = load_model(name, device="cpu")
-    amz = load_amortized(model)
+    amz = AmortizedExplainer.load(file, model) if file else load_amortized(model)
     x, gt = held_out(name, n)
-    runs = {"per-image": lambda xb: _ex.explain(model, xb, seed=0),
+    runs = {"per-image": lambda xb: _ex.explain(model, xb, seed=0, progress=False),
             "amortized": lambda xb: amz.explain(xb),
             f"amortized + {refine_steps} refine": lambda xb: amz.explain(xb, refine_steps=refine_steps)}
     rows = []
@@ -378,17 +478,20 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("name", choices=sorted(RECIPES))
     p.add_argument("--out", type=Path, default=None, help="train: output file (default data/amortized_<model>.pt)")
     p.add_argument("-n", type=int, default=256, help="evaluate: number of held-out images")
+    p.add_argument("--file", type=Path, default=None, help="evaluate: this saved explainer instead of the shipped one")
     args = p.parse_args(argv)
     r = RECIPES[args.name]
     torch.set_num_threads(r.threads)
     if args.command == "evaluate":
-        print(json.dumps(compare(args.name, args.n), indent=1))
+        print(json.dumps(compare(args.name, args.n, file=args.file), indent=1))
         return
     torch.use_deterministic_algorithms(True)
     model = load_model(args.name, device="cpu")
     start = time.perf_counter()
-    amz = train_amortized(model, training_images(args.name, r), epochs=r.epochs, batch_size=r.batch_size,
-                          seed=r.seed, lr=r.lr)
+    x = training_images(args.name, r)
+    spec = default_spec(tuple(x.shape[-2:]))
+    spec = dataclasses.replace(spec, width=r.width) if r.width else spec
+    amz = train_amortized(model, x, epochs=r.epochs, batch_size=r.batch_size, seed=r.seed, lr=r.lr, spec=spec)
     out = args.out or data_dir() / shipped_file(args.name)
     sha = amz.save(out)
     n_params = sum(q.numel() for q in amz.mask_net.parameters())

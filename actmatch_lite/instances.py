@@ -160,10 +160,12 @@ def _one_image(model, x, fill, target, classes, max_instances, seed, min_prob, m
             parts = [(part, _accept(model, x, part, fill, c, min_prob)) for part in components(m)] \
                 if split == "components" else []
             parts = [(part, q) for part, q in parts if q is not None] or [(m, p_e)]
-            for part, q in parts[:max_instances - found]:
+            parts = parts[:max_instances - found]
+            for part, q in parts:
                 masks.append(part[0]), targets.append(c), probs.append(q)
-            found += min(len(parts), max_instances - found)
-            taken = taken | dilate(m, margin)
+            found += len(parts)
+            # only what was accepted is excluded: a component that did not suffice alone stays for a later round
+            taken = taken | dilate(torch.stack([part for part, _ in parts]).any(0), margin)
         stops.append(reason)
     h, w = x.shape[-2:]
     stacked = torch.stack(masks) if masks else torch.zeros(0, 1, h, w, dtype=torch.bool)

@@ -129,7 +129,7 @@ def plot_sweep(cells: Sequence[Mapping], path: str | Path, metrics_: Sequence[st
 
 
 def plot_ablations(variants: Mapping[str, Mapping], path: str | Path,
-                   metrics_: Sequence[str] = ("sufficiency", "robustness", "necessity", "area")) -> Path:
+                   metrics_: Sequence[str] = ("sufficiency", "robustness", "necessity", "area", "iou")) -> Path:
     """Grouped bars: one group per ablation variant, one bar per metric (mean over seeds, std as error bar)."""
     import matplotlib
     matplotlib.use("Agg")

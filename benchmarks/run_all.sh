@@ -3,26 +3,27 @@
 # Each command prints a markdown table (saved as benchmarks/<name>.md) and writes benchmarks/<name>.json;
 # ablations also write <name>_sweep.png and <name>_ablations.png. Progress bars go to stderr.
 # Usage: benchmarks/run_all.sh [name ...]   (default: all; names: shapes fmnist canvases photos sanity_shapes
-#        ablate_shapes ablate_fmnist)
+#        ablate_shapes sweep_shapes ablate_fmnist)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
 SEEDS="101 102 103"
 
 declare -A CMD=(
-  [shapes]="bench shapes --n 64"
-  [fmnist]="bench fmnist --n 64"
-  [canvases]="bench canvases --n 16"
-  [photos]="bench photos"
-  [sanity_shapes]="bench sanity shapes --n 32"
-  [ablate_shapes]="ablate shapes --n 32"
-  [ablate_fmnist]="ablate fmnist --n 32"
+  [shapes]="bench shapes --n 64 --seeds $SEEDS"
+  [fmnist]="bench fmnist --n 64 --seeds $SEEDS"
+  [canvases]="bench canvases --n 8 --seeds $SEEDS"
+  [photos]="bench photos --n 3 --seeds $SEEDS"
+  [sanity_shapes]="bench sanity shapes --n 16 --seeds $SEEDS"
+  [ablate_shapes]="ablate shapes --no-sweep --n 16 --seeds $SEEDS"
+  [sweep_shapes]="ablate shapes --sweep-only --n 16 --seeds 101"
+  [ablate_fmnist]="ablate fmnist --no-sweep --n 16 --seeds $SEEDS"
 )
-ORDER=(shapes fmnist canvases photos sanity_shapes ablate_shapes ablate_fmnist)
+ORDER=(shapes fmnist canvases photos sanity_shapes ablate_shapes sweep_shapes ablate_fmnist)
 
 for name in "${@:-${ORDER[@]}}"; do
   cmd="${CMD[$name]:?unknown name $name}"
-  echo ">>> python -m actmatch_lite $cmd --seeds $SEEDS --json benchmarks/$name.json" >&2
+  echo ">>> python -m actmatch_lite $cmd --json benchmarks/$name.json" >&2
   # shellcheck disable=SC2086  # word splitting of the command is intended
-  MPLBACKEND=Agg "$PY" -m actmatch_lite $cmd --seeds $SEEDS --json "benchmarks/$name.json" | tee "benchmarks/$name.md"
+  MPLBACKEND=Agg "$PY" -m actmatch_lite $cmd --json "benchmarks/$name.json" | tee "benchmarks/$name.md"
 done

@@ -1,5 +1,6 @@
 """Ablations: each variant is a dataclasses.replace of the preset changing exactly its field; collapse flags."""
 import dataclasses
+import json
 
 import pytest
 import torch
@@ -73,7 +74,6 @@ def test_tiny_sweep_writes_json_and_plots(tmp_path, capsys):
     path = tmp_path / "ablate.json"
     assert ablate.main(["shapes", "--n", "1", "--seeds", "101", "--steps", "1", "--sweep-only", "--factors", "0.5", "1",
                         "--no-progress", "--json", str(path)]) == 0
-    import json
     result = json.loads(path.read_text())
     assert len(result["methods"]) == 4 and {"suite", "n", "seeds", "machine", "methods"} <= set(result)
     assert all(info["sweep"] for info in result["variants"].values())

@@ -1,6 +1,8 @@
 """Benchmark: a tiny end-to-end run writes JSON of the documented shape; the table formatter; aggregation."""
+import importlib.util
 import json
 import math
+from pathlib import Path
 
 import pytest
 
@@ -75,3 +77,14 @@ def test_directions_of_table_metrics():
     assert scoring.arrow("pointing") == "↑" and scoring.arrow("deletion_auc_blur") == "↓"
     assert scoring.arrow("seconds_per_image_b1") == "↓" and scoring.arrow("insertion_auc") == "↑"
     assert scoring.arrow("sanity_iou") == "↓" and scoring.arrow("shift_stability") == "↑"
+
+
+def test_paste_tables_fills_marked_blocks_verbatim(tmp_path):
+    spec = importlib.util.spec_from_file_location("paste_tables", Path(__file__).parents[1] / "benchmarks" / "paste_tables.py")
+    paste_tables = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(paste_tables)
+    (tmp_path / "a.md").write_text("| x |\n|---|\n| 1 |\nwrote benchmarks/a.json\n")
+    text = "intro\n<!-- table:a -->\nold\n<!-- /table:a -->\n<!-- table:b -->\nkeep\n<!-- /table:b -->\n"
+    out, missing = paste_tables.paste(text, tmp_path)
+    assert out == "intro\n<!-- table:a -->\n| x |\n|---|\n| 1 |\n<!-- /table:a -->\n<!-- table:b -->\nkeep\n<!-- /table:b -->\n"
+    assert missing == ["b"]

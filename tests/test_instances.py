@@ -59,6 +59,8 @@ def test_max_instances_caps_the_search(model, canvas):
     assert res.counts.tolist() == [1] and "max_instances=1" in res.stops[0][0]
 
 
+@pytest.mark.xfail(strict=True, reason="known open problem (issue 3): with the current shapes preset the first "
+                   "mask covers parts of both shapes, so the search stops after one round (recall 0.5, purity 0)")
 def test_explainer_finds_two_disjoint_instances(model, canvas):
     x, gt, y = canvas
     cfg = dataclasses.replace(get_preset(model.preset), steps=120)

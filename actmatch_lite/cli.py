@@ -32,10 +32,10 @@ RECORD_KEYS = ("image", "model", "preset", "seed", "target", "class_name", "pred
 
 def user_errors() -> tuple[type[BaseException], ...]:
     """Exceptions that mean bad input (not a bug): reported in one line with exit code 2."""
-    from PIL import UnidentifiedImageError
-
     from .models.weights import ChecksumError
-    return InputError, FileNotFoundError, IsADirectoryError, UnidentifiedImageError, ValueError, ImportError, ChecksumError
+
+    # OSError: missing, unreadable, truncated or unidentifiable files (PIL's UnidentifiedImageError is one)
+    return InputError, OSError, ValueError, ImportError, ChecksumError
 
 
 def read_image(path: str | Path, model) -> torch.Tensor:
@@ -137,7 +137,9 @@ def run(args) -> int:
     for path in args.images:
         x = read_image(path, model)
         ex = explain(model, x, config=cfg, target=args.target, seed=args.seed)
-        stem = path.stem if path.stem not in stems else f"{path.stem}_{len(stems)}"
+        stem = path.stem
+        while stem in stems:   # two files with one name in different folders: keep both outputs
+            stem = f"{stem}_"
         stems.add(stem)
         r = write_outputs(args.out, stem, model, x, ex, cfg, image=str(path), preset=args.preset or model.preset,
                           seed=args.seed)
@@ -169,5 +171,5 @@ def main(argv: list[str] | None = None) -> int:
     except user_errors() as err:
         if args.debug:
             raise
-        print(f"actmatch_lite {args.command}: error: {err}", file=sys.stderr)
+        print(f"actmatch_lite {args.command}: error: {' '.join(str(err).split())}", file=sys.stderr)
         return EXIT_USAGE

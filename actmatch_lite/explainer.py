@@ -214,6 +214,7 @@ def _optimise(setup: _Setup, x, fill, logits_x, acts_x: Acts, y, seed: int, prog
             if not hard:
                 # The forward passes saw m_soft: check the constraints on the hard mask itself.
                 kept = _constraints_hold(setup, weights, xi, fi, m.to(x.dtype), yi, kinds, gi)
+            kept = kept & m.flatten(1).any(1)   # an empty mask explains nothing, even if the fill alone keeps the class
             for k in weights:
                 history[k].append(float(terms[k].detach().mean()))
             history["total"].append(float(total.detach().mean()))

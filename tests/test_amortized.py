@@ -117,3 +117,11 @@ def test_shipped_amortized_explainers_load(name):
     amz = amortized.load_amortized(name)
     x = torch.rand(2, amz.model.channels, *amz.model.input_size)
     assert amz.explain(x).mask.shape == (2, 1, *amz.model.input_size)
+
+
+def test_shipped_explainer_must_match_the_classifier_weights(model, monkeypatch):
+    if not CHECKSUMS.get(amortized.shipped_file(model.name)):
+        pytest.skip("amortized_shapes.pt is not shipped yet")
+    monkeypatch.setattr(amortized, "_classifier_sha256", lambda name: "retrained")
+    with pytest.raises(ChecksumError, match="retrain"):
+        amortized.load_amortized(model)

@@ -28,14 +28,15 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from . import explainer as _ex
 from ._validate import InputError, check_images
-from .capture import capture_activations
 from .config import ExplainConfig
+from .explainer import Explanation, explain
 from .fill import apply_mask, make_fill
 from .frozen import frozen
-from .masknet import MaskNetSpec, MaskUNet, StackedConv2d, default_spec, standardise, straight_through
+from .masknet import MaskNetSpec, MaskUNet, StackedConv2d, default_spec, standardise
 from .models.spec import LoadedModel
+from .objective import (active_weights, classifier_device, constraints_hold, explanation_warnings, objective,
+                        reference_pass, resolve, resolve_targets)
 from .seeding import seed_everything
 
 FORMAT = 1                  # version of the saved file layout
@@ -94,38 +95,6 @@ def stack_networks(net: MaskUNet, n: int) -> MaskUNet:
     return out
 
 
-def _weights(cfg: ExplainConfig) -> dict[str, float]:
-    # the same selection the explainer makes: a term with weight 0 is off and costs nothing
-    return {k[len("lambda_"):]: v for k, v in dataclasses.asdict(cfg).items() if k.startswith("lambda_") and v > 0}
-
-
-def _reference(setup, x: torch.Tensor):
-    """``f(x)`` and the detached tap activations of the reference pass (no graph)."""
-    with torch.no_grad(), capture_activations(setup.model, setup.taps if "act" in _weights(setup.config) else ()) as acts:
-        logits_x = setup.model(x)
-    return logits_x, {k: [a.detach() for a in v] for k, v in acts.items()}
-
-
-def objective(setup, x, fill, logits_x, acts_x, y, m_soft, gens, *, step: int = 0, hard: bool = True,
-              kinds: tuple[str, ...] | None = None) -> tuple[torch.Tensor, dict, torch.Tensor]:
-    """The explainer's per-image objective ``L (B,)`` = Σ_k λ_k term_k, the terms, and whether each image kept its label.
-
-    ``hard``: the forward passes mask with ``m_st`` (paper) or, during a soft warm-up, with ``m_soft``; ``step``
-    picks the background kinds when the config draws them in turn (``backgrounds_per_step``), unless ``kinds``
-    names them.
-    """
-    cfg = setup.config
-    weights = _weights(cfg)
-    m_fwd = straight_through(m_soft, cfg.threshold) if hard else m_soft
-    kinds = kinds if kinds is not None else _ex._kinds_at(cfg, step)
-    terms, kept = _ex._terms(setup, weights, x, fill, logits_x, m_soft, m_fwd, y, kinds, acts_x, gens)
-    total = sum(weights[k] * terms[k] for k in weights)
-    if not torch.isfinite(total).all():
-        raise FloatingPointError(f"the objective became NaN or inf (terms {[k for k, v in terms.items() if not torch.isfinite(v).all()]}); "
-                                 "lower the learning rate or the weights of those terms")
-    return total, terms, kept
-
-
 def _refine(setup, net: MaskUNet, x, fill, logits_x, acts_x, y, steps: int, seed: int):
     """Per-image refinement from the amortized weights; returns the best soft masks and the per-step mean objective."""
     nets = stack_networks(net, len(x))
@@ -169,14 +138,14 @@ def select_masks(setup, x, fill, m_soft, y, *, seed: int = 0, kept: torch.Tensor
     the masks its pixel ranking implies.
     """
     cfg = setup.config
-    weights = {k: v for k, v in _weights(cfg).items() if k != "rob"}   # _constraints_hold then skips backgrounds
+    weights = {k: v for k, v in active_weights(cfg).items() if k != "rob"}   # constraints_hold then skips backgrounds
     m_thr = m_soft > cfg.threshold
     if cfg.keep == "final":
         return m_thr
 
     def feasible(idx, cand):
         gens = [torch.Generator().manual_seed(seed + int(i)) for i in idx]
-        return _ex._constraints_hold(setup, weights, x[idx], fill[idx], cand.to(x.dtype), y[idx], cfg.backgrounds, gens)
+        return constraints_hold(setup, weights, x[idx], fill[idx], cand.to(x.dtype), y[idx], cfg.backgrounds, gens)
 
     every = torch.arange(len(x), device=x.device)
     ok_thr = kept if kept is not None else feasible(every, m_thr)
@@ -206,19 +175,19 @@ class AmortizedExplainer:
             raise InputError("an amortized explainer holds a single mask network (n_nets = 1)")
         self.model, self.mask_net, self.config, self.meta = model, mask_net.eval(), config, dict(meta or {})
 
-    def explain(self, x: torch.Tensor, *, target=None, refine_steps: int = 0, seed: int = 0) -> _ex.Explanation:
+    def explain(self, x: torch.Tensor, *, target=None, refine_steps: int = 0, seed: int = 0) -> Explanation:
         """Explain ``x (B, C, H, W)`` in [0, 1]: one forward pass of ``U_θ``, then ``refine_steps`` per-image steps.
 
         ``target`` defaults to ``y* = argmax f(x)``; the amortized mask explains the predicted class, so another
         target is only followed by the refinement (a warning says so when ``refine_steps = 0``). The hard mask
         follows the config's ``keep`` rule (:func:`select_masks`).
         """
-        setup = _ex._resolve(self.model, self.config)
+        setup = resolve(self.model, self.config)
         cfg, clf = setup.config, setup.model
         check_images(x, channels=setup.channels, min_size=setup.min_size)
         if refine_steps < 0:
             raise InputError(f"refine_steps must be >= 0, got {refine_steps}")
-        dev = _ex._device(clf, None)
+        dev = classifier_device(clf, None)
         x = x.detach().to(dev)
         net = self.mask_net.to(dev)
         start = time.perf_counter()
@@ -226,11 +195,11 @@ class AmortizedExplainer:
             fill = make_fill(x, cfg.fill, mean=setup.mean)
             history: dict[str, list[float]] = {}
             if refine_steps:
-                logits_x, acts_x = _reference(setup, x)
+                logits_x, acts_x = reference_pass(setup, x)
             else:
                 with torch.no_grad():
                     logits_x = clf(x)
-            y = _ex._targets(target, logits_x)
+            y = resolve_targets(target, logits_x)
             if refine_steps:
                 with torch.enable_grad():
                     m_soft, history["total"] = _refine(setup, net, x, fill, logits_x, acts_x, y, refine_steps, seed)
@@ -246,12 +215,12 @@ class AmortizedExplainer:
                     m = m_keep
                     e[changed] = apply_mask(x[changed], m[changed].to(x.dtype), fill[changed])
                     logits_e[changed] = clf(e[changed])
-        warn = list(_ex._warnings(m, logits_e.argmax(1) == y, y))
+        warn = list(explanation_warnings(m, logits_e.argmax(1) == y, y))
         if not refine_steps and (y != logits_x.argmax(1)).any():
             warn.append("target differs from the predicted class on some images: the amortized mask explains the "
                         "predicted class; pass refine_steps > 0 to adapt it to the target")
         p_before, p_after = (z.softmax(1).gather(1, y[:, None])[:, 0].cpu() for z in (logits_x, logits_e))
-        return _ex.Explanation(mask=m.cpu(), soft_mask=m_soft.cpu(), explanation=e.cpu(), target=y.cpu(),
+        return Explanation(mask=m.cpu(), soft_mask=m_soft.cpu(), explanation=e.cpu(), target=y.cpu(),
                                prob_before=p_before, prob_after=p_after, history=history,
                                steps_run=torch.full((len(x),), refine_steps), seconds=time.perf_counter() - start,
                                config=cfg, warnings=tuple(warn))
@@ -318,7 +287,7 @@ def _validation_objective(setup, net: MaskUNet, x_val: torch.Tensor, batch_size:
     """Mean objective of the HARD masks on held-out images, every background kind, fixed draws: the checkpoint score."""
     cfg, totals = setup.config, []
     for x in x_val.split(batch_size):
-        logits_x, acts_x = _reference(setup, x)
+        logits_x, acts_x = reference_pass(setup, x)
         gens = [torch.Generator().manual_seed(VAL_SEED)] * len(x)
         total, _, _ = objective(setup, x, make_fill(x, cfg.fill, mean=setup.mean), logits_x, acts_x,
                                 logits_x.argmax(1), net(x), gens, kinds=cfg.backgrounds)
@@ -341,14 +310,14 @@ def train_amortized(model: LoadedModel, x_train: torch.Tensor, *, config: Explai
     phase can collapse a good mask to an empty one). ``spec``: the network's shape (default: ``default_spec``
     of the image size). Deterministic under ``seed`` on the CPU with a fixed thread count.
     """
-    setup = _ex._resolve(model, config)
+    setup = resolve(model, config)
     cfg = setup.config
     check_images(x_train, channels=setup.channels, min_size=setup.min_size, name="x_train")
     val_size = min(VAL_SIZE, len(x_train) // 8) if val_size is None else val_size
     if epochs < 1 or batch_size < 1 or val_every < 1 or not 0 < val_size < len(x_train):
         raise InputError(f"need epochs, batch_size, val_every >= 1 and 0 < val_size < len(x_train); got {epochs}, "
                          f"{batch_size}, {val_every}, {val_size} with {len(x_train)} images")
-    dev = _ex._device(setup.model, None)
+    dev = classifier_device(setup.model, None)
     x_train, x_val = x_train[:-val_size], x_train[-val_size:].to(dev)
     gen = seed_everything(seed)
     bg_gen = torch.Generator().manual_seed(seed + TRAIN_BACKGROUND_SEED)
@@ -365,7 +334,7 @@ def train_amortized(model: LoadedModel, x_train: torch.Tensor, *, config: Explai
         for _ in range(epochs):
             for idx in torch.randperm(len(x_train), generator=gen).split(batch_size):
                 x = x_train[idx].to(dev)
-                logits_x, acts_x = _reference(setup, x)
+                logits_x, acts_x = reference_pass(setup, x)
                 m_soft = net(x)
                 # one generator for the whole batch: draws differ per image and per step, reproducibly
                 total, _, kept = objective(setup, x, make_fill(x, cfg.fill, mean=setup.mean), logits_x, acts_x,
@@ -448,7 +417,7 @@ def compare(name: str, n: int = 256, chunk: int = 64, refine_steps: int = 20, fi
     model = load_model(name, device="cpu")
     amz = AmortizedExplainer.load(file, model) if file else load_amortized(model)
     x, gt = held_out(name, n)
-    runs = {"per-image": lambda xb: _ex.explain(model, xb, seed=0, progress=False),
+    runs = {"per-image": lambda xb: explain(model, xb, seed=0, progress=False),
             "amortized": lambda xb: amz.explain(xb),
             f"amortized + {refine_steps} refine": lambda xb: amz.explain(xb, refine_steps=refine_steps)}
     rows = []

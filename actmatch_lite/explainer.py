@@ -30,17 +30,17 @@ import time
 from dataclasses import dataclass
 
 import torch
-from torch import nn
 from tqdm.auto import tqdm
 
 from . import losses
-from ._validate import InputError, check_images
-from .capture import Acts, capture_activations, resolve_layers
-from .config import ExplainConfig, get_preset
-from .fill import apply_mask, make_fill, random_backgrounds
+from ._validate import check_images
+from .capture import Acts
+from .config import ExplainConfig
+from .fill import apply_mask, make_fill
 from .frozen import frozen
-from .masknet import MaskUNet, default_spec, straight_through
-from .models.spec import LoadedModel
+from .masknet import MaskUNet, default_spec
+from .objective import (Setup, active_weights, classifier_device, constraints_hold, explanation_warnings,
+                        kinds_at, objective, reference_pass, resolve, resolve_targets)
 
 PROGRESS_MIN_WORK = 2000  # progress=None shows a bar when steps × images reaches this (about a second of work)
 
@@ -69,73 +69,6 @@ class Explanation:
         return self.mask.flatten(1).float().mean(1)
 
 
-@dataclass(frozen=True)
-class _Setup:
-    model: nn.Module
-    config: ExplainConfig
-    taps: tuple[str, ...]
-    tap_weights: tuple[float, ...]
-    distances: tuple[str, ...]
-    mean: tuple[float, ...] | None
-    channels: int | None
-    min_size: tuple[int, int] | None
-
-
-def _resolve(clf, config) -> _Setup:
-    """Fill every unset choice from the LoadedModel (taps, tap weights, mean colour, preset) or fail clearly."""
-    lm = clf if isinstance(clf, LoadedModel) else None
-    model = lm.clf if lm else clf
-    if not isinstance(model, nn.Module):
-        raise InputError(f"clf must be a torch.nn.Module or a LoadedModel, got {type(clf).__name__}")
-    if config is None:
-        if lm is None:
-            raise InputError("explaining a plain nn.Module needs config=: an ExplainConfig with taps=(...) "
-                             "or a preset name; or pass a LoadedModel from actmatch_lite.models.load_model")
-        config = lm.preset
-    if isinstance(config, str):
-        config = get_preset(config)
-    if not isinstance(config, ExplainConfig):
-        raise InputError(f"config must be an ExplainConfig, a preset name or None, got {type(config).__name__}")
-    taps = config.taps if config.taps is not None else (lm.taps if lm else ())
-    if config.tap_weights is not None:
-        tap_weights = config.tap_weights
-    elif lm and taps == lm.taps:
-        tap_weights = lm.tap_weights
-    else:
-        tap_weights = (1.0,) * len(taps)
-    distances = config.distances or losses.default_distances(len(taps))
-    if config.lambda_act > 0:
-        if not taps:
-            raise InputError("activation matching needs tap layers: set ExplainConfig(taps=(...)) "
-                             "or switch it off with lambda_act=0")
-        resolve_layers(model, taps)  # unknown names fail here, before any work
-    return _Setup(model, config, tuple(taps), tuple(tap_weights), tuple(distances), lm.mean if lm else None,
-                  lm.channels if lm else None, lm.min_size if lm else None)
-
-
-def _targets(target, logits_x: torch.Tensor) -> torch.Tensor:
-    b, k = logits_x.shape
-    if target is None:
-        return logits_x.argmax(1)
-    y = torch.as_tensor(target, device=logits_x.device)
-    if y.dtype.is_floating_point or y.dtype == torch.bool or y.dim() > 1 or (y.dim() == 1 and len(y) != b):
-        raise InputError(f"target must be an int or an integer tensor of shape ({b},), got {target!r}")
-    y = y.long().expand(b).clone()
-    if (y < 0).any() or (y >= k).any():
-        raise InputError(f"target classes must lie in [0, {k}), got {y.tolist()}")
-    return y
-
-
-def _device(model: nn.Module, device) -> torch.device:
-    params = next(model.parameters(), None)
-    here = params.device if params is not None else torch.device("cpu")
-    asked = torch.device(device) if device is not None else here
-    if asked.type != here.type or asked.index not in (None, here.index):
-        raise InputError(f"the classifier lives on {here} but device={device!r} was asked; move it with "
-                         f"clf.to({str(device)!r}) first (explain does not move the caller's model)")
-    return here
-
-
 def explain(clf, x: torch.Tensor, *, config: ExplainConfig | str | None = None, target=None, seed: int = 0,
             device=None, progress: bool | None = None) -> Explanation:
     """Explain the classifier's decision on each image of ``x (B, C, H, W)`` (pixels in [0, 1]).
@@ -148,18 +81,15 @@ def explain(clf, x: torch.Tensor, *, config: ExplainConfig | str | None = None, 
     (None: only for long runs). The classifier runs in eval mode without parameter gradients and is handed back
     as it came. A loss that turns NaN or inf raises ``FloatingPointError``.
     """
-    setup = _resolve(clf, config)
+    setup = resolve(clf, config)
     cfg, model = setup.config, setup.model
     check_images(x, channels=setup.channels, min_size=setup.min_size)
-    dev = _device(model, device)
+    dev = classifier_device(model, device)
     x = x.detach().to(dev)
     start = time.perf_counter()
     with frozen(model), torch.enable_grad():
-        taps = setup.taps if cfg.lambda_act > 0 else ()
-        with torch.no_grad(), capture_activations(model, taps) as acts:   # the reference pass: no graph
-            logits_x = model(x)
-        acts_x = {name: [a.detach() for a in calls] for name, calls in acts.items()}
-        y = _targets(target, logits_x)
+        logits_x, acts_x = reference_pass(setup, x)
+        y = resolve_targets(target, logits_x)
         fill = make_fill(x, cfg.fill, mean=setup.mean)
         m_soft, steps_run, history = _optimise(setup, x, fill, logits_x, acts_x, y, seed, progress)
         m = m_soft > cfg.threshold
@@ -171,10 +101,10 @@ def explain(clf, x: torch.Tensor, *, config: ExplainConfig | str | None = None, 
     return Explanation(mask=m.cpu(), soft_mask=m_soft.cpu(), explanation=e.cpu(), target=y.cpu(),
                        prob_before=prob_before.cpu(), prob_after=prob_after.cpu(), history=history,
                        steps_run=steps_run.cpu(), seconds=time.perf_counter() - start, config=cfg,
-                       warnings=_warnings(m, logits_e.argmax(1) == y, y))
+                       warnings=explanation_warnings(m, logits_e.argmax(1) == y, y))
 
 
-def _optimise(setup: _Setup, x, fill, logits_x, acts_x: Acts, y, seed: int, progress):
+def _optimise(setup: Setup, x, fill, logits_x, acts_x: Acts, y, seed: int, progress):
     """Train one mask network per image; returns the soft masks, steps per image and the loss history."""
     cfg, model = setup.config, setup.model
     b, c, h, w = x.shape
@@ -184,7 +114,7 @@ def _optimise(setup: _Setup, x, fill, logits_x, acts_x: Acts, y, seed: int, prog
     gens = [torch.Generator().manual_seed(seed + i) for i in range(b)]
     net = MaskUNet(c, (h, w), n_nets=b, spec=spec, init_keep=cfg.init_keep, generators=gens).to(x.device)
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
-    weights = {k[len("lambda_"):]: v for k, v in dataclasses.asdict(cfg).items() if k.startswith("lambda_") and v > 0}
+    weights = active_weights(cfg)
     history: dict[str, list[float]] = {name: [] for name in [*weights, "total", "hard_area", "kept"]}
     active = torch.ones(b, dtype=torch.bool, device=x.device)
     unchanged = torch.zeros(b, dtype=torch.long, device=x.device)
@@ -201,19 +131,13 @@ def _optimise(setup: _Setup, x, fill, logits_x, acts_x: Acts, y, seed: int, prog
             xi, yi, fi, zx = x[idx], y[idx], fill[idx], logits_x[idx]
             m_soft = net(xi, None if len(idx) == b else idx)
             hard = step >= cfg.soft_steps
-            m_fwd = straight_through(m_soft, cfg.threshold) if hard else m_soft
-            kinds, gi = _kinds_at(cfg, step), [gens[i] for i in idx.tolist()]
-            terms, kept = _terms(setup, weights, xi, fi, zx, m_soft, m_fwd, yi, kinds,
-                                 {k: [a[idx] for a in v] for k, v in acts_x.items()}, gi)
-            total = sum(weights[k] * terms[k] for k in weights)
-            if not torch.isfinite(total).all():
-                bad = [k for k, v in terms.items() if not torch.isfinite(v).all()]
-                raise FloatingPointError(f"the loss became NaN or inf at step {step} (terms {bad}); lower lr or "
-                                         "the weights of those terms")
+            kinds, gi = kinds_at(cfg, step), [gens[i] for i in idx.tolist()]
+            total, terms, kept = objective(setup, xi, fi, zx, {k: [a[idx] for a in v] for k, v in acts_x.items()},
+                                           yi, m_soft, gi, step=step, hard=hard, kinds=kinds)
             m = m_soft.detach() > cfg.threshold
             if not hard:
                 # The forward passes saw m_soft: check the constraints on the hard mask itself.
-                kept = _constraints_hold(setup, weights, xi, fi, m.to(x.dtype), yi, kinds, gi)
+                kept = constraints_hold(setup, weights, xi, fi, m.to(x.dtype), yi, kinds, gi)
             kept = kept & m.flatten(1).any(1)   # an empty mask explains nothing, even if the fill alone keeps the class
             for k in weights:
                 history[k].append(float(terms[k].detach().mean()))
@@ -263,82 +187,3 @@ def _iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """``(b,)`` IoU of two bool masks ``(b, 1, H, W)``; 1 when both are empty."""
     inter, union = (a & b).flatten(1).sum(1), (a | b).flatten(1).sum(1)
     return torch.where(union > 0, inter / union.clamp_min(1), 1.0)
-
-
-def _kinds_at(cfg: ExplainConfig, step: int) -> tuple[str, ...]:
-    """The background kinds drawn at ``step``: all of them, or ``backgrounds_per_step`` of them in turn."""
-    k = cfg.backgrounds_per_step
-    if k is None:
-        return cfg.backgrounds
-    n = len(cfg.backgrounds)
-    return tuple(cfg.backgrounds[(step * k + j) % n] for j in range(k))
-
-
-def _draw_backgrounds(setup: _Setup, x, kinds, gens) -> torch.Tensor:
-    """Backgrounds ``(K, b, C, H, W)``, each image from its own generator, so its draws do not depend on
-    which other images share the batch."""
-    return torch.cat([random_backgrounds(x[j:j + 1], kinds, mean=setup.mean, generator=g)
-                      for j, g in enumerate(gens)], 1)
-
-
-def _terms(setup: _Setup, weights, x, fill, logits_x, m_soft, m_fwd, y, kinds, acts_x: Acts, gens):
-    """Per-image loss terms ``{name: (b,)}`` and whether each image keeps its label on ``e`` and on every
-    background composite.
-
-    ``m_fwd`` is the mask the forward passes use: the straight-through mask (paper), or ``m_soft`` during the
-    soft warm-up. Backgrounds of ``kinds`` are drawn from ``gens`` (one generator per image).
-    """
-    cfg, model = setup.config, setup.model
-    e = apply_mask(x, m_fwd, fill)
-    with capture_activations(model, setup.taps if "act" in weights else ()) as acts_e:
-        logits_e = model(e)
-    terms = {}
-    if "act" in weights:
-        terms["act"] = losses.activation_matching_loss(acts_x, acts_e, setup.tap_weights, setup.distances)
-    if "ce" in weights:
-        terms["ce"] = losses.cross_entropy_loss(logits_e, y)
-    if "kl" in weights:
-        terms["kl"] = losses.kl_loss(logits_x, logits_e, cfg.temperature)
-    if "area" in weights:
-        terms["area"] = (losses.area_loss(m_soft) if cfg.area_target is None
-                         else losses.area_excess_loss(m_soft, cfg.area_target))
-    if "bin" in weights:
-        terms["bin"] = losses.binarisation_loss(m_soft)
-    if "tv" in weights:
-        terms["tv"] = losses.tv_loss(m_soft, cfg.tv_neighbours)
-    kept = logits_e.argmax(1) == y
-    if "rob" in weights:
-        r = _draw_backgrounds(setup, x, kinds, gens)
-        logits_bg = model(losses.background_composites(x, m_fwd, r).flatten(0, 1)).view(len(r), len(x), -1)
-        terms["rob"] = losses.sufficiency_loss(logits_bg, y, form=cfg.rob_form, logits_x=logits_x,
-                                               temperature=cfg.temperature)
-        kept = kept & (logits_bg.argmax(2) == y).all(0)
-    if "nec" in weights:
-        logits_comp = model(losses.complement(x, m_fwd, fill))
-        terms["nec"] = losses.necessity_loss(logits_x, logits_comp, y, margin=cfg.nec_margin, form=cfg.nec_form)
-    return terms, kept
-
-
-@torch.no_grad()
-def _constraints_hold(setup: _Setup, weights, x, fill, m, y, kinds, gens) -> torch.Tensor:
-    """``(b,)`` bool: the hard mask ``m`` keeps the label on ``e`` and on fresh backgrounds of ``kinds``."""
-    kept = setup.model(apply_mask(x, m, fill)).argmax(1) == y
-    if "rob" in weights:
-        r = _draw_backgrounds(setup, x, kinds, gens)
-        logits_bg = setup.model(losses.background_composites(x, m, r).flatten(0, 1)).view(len(r), len(x), -1)
-        kept = kept & (logits_bg.argmax(2) == y).all(0)
-    return kept
-
-
-def _warnings(m: torch.Tensor, kept: torch.Tensor, y: torch.Tensor) -> tuple[str, ...]:
-    """One line per image whose mask collapsed (empty or full) or whose explanation lost the label."""
-    area = m.flatten(1).float().mean(1)
-    out = []
-    for i in range(len(m)):
-        if area[i] == 0:
-            out.append(f"image {i}: empty mask (collapsed); lower lambda_area / lambda_tv or raise lambda_ce")
-        elif area[i] == 1:
-            out.append(f"image {i}: full mask (nothing removed); raise lambda_area")
-        if not kept[i]:
-            out.append(f"image {i}: the explanation does not keep the label {int(y[i])}")
-    return tuple(out)

@@ -6,7 +6,7 @@ import dataclasses
 import pytest
 import torch
 
-from actmatch_lite import amortized, explainer
+from actmatch_lite import amortized, explainer, objective
 from actmatch_lite.amortized import AmortizedExplainer, stack_networks, train_amortized
 from actmatch_lite.config import get_preset
 from actmatch_lite.data import make_shapes
@@ -89,13 +89,13 @@ def test_refinement_never_worsens_the_objective(model, tiny):
     cfg = dataclasses.replace(get_preset(model.preset), lambda_rob=0.0)
     amz = AmortizedExplainer(model, tiny.mask_net, cfg)
     x = make_shapes(1, seed=TEST_SEED).x
-    setup = explainer._resolve(model, cfg)
-    logits_x, acts_x = amortized._reference(setup, x)
+    setup = objective.resolve(model, cfg)
+    logits_x, acts_x = objective.reference_pass(setup, x)
     y, fill = logits_x.argmax(1), make_fill(x, cfg.fill, mean=model.mean)
 
     def loss(m_soft):
         with torch.no_grad():
-            return amortized.objective(setup, x, fill, logits_x, acts_x, y, m_soft, [None])[0]
+            return objective.objective(setup, x, fill, logits_x, acts_x, y, m_soft, [None])[0]
 
     before, refined = amz.explain(x), amz.explain(x, refine_steps=4)
     assert (loss(refined.soft_mask) <= loss(before.soft_mask) + 1e-6).all()

@@ -9,7 +9,8 @@ from torch import nn
 
 from actmatch_lite.capture import count_hooks
 from actmatch_lite.config import PRESETS, ExplainConfig, get_preset
-from actmatch_lite.explainer import Explanation, _resolve, explain
+from actmatch_lite.explainer import Explanation, explain
+from actmatch_lite.objective import resolve
 
 from _tiny import TAPS, TinyCNN, images, tiny_loaded
 
@@ -77,9 +78,9 @@ def test_loaded_model_supplies_taps_mean_and_preset_and_a_preset_name_works():
     ex = explain(lm, x, config=cfg, progress=False)
     assert ex.mask.shape == (2, 1, 16, 16) and "act" in ex.history
     assert count_hooks(lm.clf) == 0
-    setup = _resolve(lm, "fmnist")
+    setup = resolve(lm, "fmnist")
     assert setup.config is PRESETS["fmnist"] and setup.taps == lm.taps and setup.tap_weights == lm.tap_weights
-    assert _resolve(lm, None).config is PRESETS[lm.preset] and setup.distances == ("cosine", "cosine")
+    assert resolve(lm, None).config is PRESETS[lm.preset] and setup.distances == ("cosine", "cosine")
 
 
 def test_collapsed_masks_are_reported():
@@ -145,3 +146,17 @@ def test_feasible_keep_rules_return_a_mask_that_keeps_the_label_when_any_step_di
         ex = explain(TinyCNN(), images(1), config=cfg, progress=False)
         assert max(ex.history["kept"]) == 1.0   # some step was feasible on this image
         assert not any("does not keep the label" in w for w in ex.warnings)
+
+
+def test_an_empty_mask_is_never_feasible_even_when_the_fill_alone_keeps_the_class():
+    clf = TinyCNN()
+    with torch.no_grad():
+        clf.head[-1].bias.copy_(torch.tensor([100.0, 0.0, 0.0]))   # class 0 on every input, a blank one included
+    cfg = dataclasses.replace(FAST, lambda_area=1e4, lambda_ce=0.0, lambda_kl=0.0, lambda_act=0.0,
+                              lambda_rob=0.0, lambda_nec=0.0, lr=1e-1, steps=8, soft_steps=0)
+    for rule in ("last_feasible", "smallest_feasible"):
+        ex = explain(clf, images(2), config=dataclasses.replace(cfg, keep=rule), progress=False)
+        assert min(ex.history["hard_area"]) == 0          # the optimisation did reach the empty mask...
+        assert (ex.area > 0).all(), rule                  # ...but it is not returned as an explanation
+    ex = explain(clf, images(2), config=dataclasses.replace(cfg, keep="final"), progress=False)
+    assert (ex.area == 0).all()                           # the authors' rule returns it (and warns)

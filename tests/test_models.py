@@ -8,11 +8,13 @@ import torch
 
 from actmatch_lite.data import load_photo, make_canvases, make_shapes
 from actmatch_lite.data import fmnist
+from actmatch_lite.metrics import robustness
 from actmatch_lite.models import ChecksumError, LoadedModel, available_models, load_model
 from actmatch_lite.models import imagenet
 from actmatch_lite.paths import ENV_DATA_DIR, data_dir
+from actmatch_lite.train import swap_backgrounds
 
-TEST_SEED = 123_456  # never used for training (training uses seeds 0..9)
+TEST_SEED = 123_456  # never used for training (training uses seeds 0..19)
 
 
 def _check_loaded(m: LoadedModel) -> None:
@@ -118,3 +120,22 @@ def test_resnet18_loads_weights_from_env(tmp_path, monkeypatch):
     torch.save(resnet18(weights=None).state_dict(), path)
     monkeypatch.setenv(imagenet.ENV_RESNET18_WEIGHTS, str(path))
     _check_loaded(load_model("resnet18", device="cpu"))
+
+
+def test_shapes_cnn_keeps_the_label_of_the_object_alone_on_noise():
+    """shapes-cnn is trained with noise backgrounds (train.Recipe.background_swap), so robustness can be reached."""
+    m = load_model("shapes-cnn", device="cpu")
+    d = make_shapes(120, seed=TEST_SEED)
+    kept = robustness(m.clf, d.x, d.masks, d.y, kinds=("gaussian", "uniform"), seed=0)
+    assert kept.mean() >= 0.95
+
+
+def test_background_swap_keeps_the_object_and_replaces_only_the_chosen_backgrounds():
+    d = make_shapes(64, seed=TEST_SEED)
+    out = swap_backgrounds(d.x, d.masks, 0.5, torch.Generator().manual_seed(0))
+    obj = d.masks.expand_as(d.x)
+    assert torch.equal(out[obj], d.x[obj])                                   # object pixels untouched
+    changed = (out != d.x).flatten(1).any(1)
+    assert 16 <= int(changed.sum()) <= 48                                   # about half of the images
+    assert not torch.equal(out, swap_backgrounds(d.x, d.masks, 0.5, torch.Generator().manual_seed(1)))
+    assert torch.equal(swap_backgrounds(d.x, d.masks, 0.0, torch.Generator().manual_seed(0)), d.x)

@@ -1,0 +1,211 @@
+"""The per-image objective shared by :func:`~actmatch_lite.explain` and the amortized explainer.
+
+For an image ``x`` with target ``y*``, a soft mask ``m_soft`` and the mask the forward passes use, ``m_fwd``
+(the straight-through mask ``m_st``, or ``m_soft`` during a soft warm-up),
+
+    L = λ_act Σ_ℓ α_ℓ d_ℓ(φ_ℓ(x), φ_ℓ(e)) + λ_ce L_CE + λ_kl L_KL + λ_area L_area + λ_bin L_bin + λ_tv L_TV
+        + λ_rob L_rob + λ_nec L_nec,        e = m_fwd ⊙ x + (1 - m_fwd) ⊙ fill
+
+with each term one pure function of :mod:`actmatch_lite.losses`. A term whose weight is 0 is not computed.
+:func:`resolve` fills the unset choices (taps, tap weights, distances, mean colour) from a ``LoadedModel``;
+:func:`constraints_hold` is the test a hard mask must pass to count as an explanation.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from . import losses
+from ._validate import InputError
+from .capture import Acts, capture_activations, resolve_layers
+from .config import ExplainConfig, get_preset
+from .fill import apply_mask, random_backgrounds
+from .masknet import straight_through
+from .models.spec import LoadedModel
+
+
+@dataclass(frozen=True)
+class Setup:
+    """A classifier and a config with every choice resolved (see :func:`resolve`)."""
+
+    model: nn.Module
+    config: ExplainConfig
+    taps: tuple[str, ...]
+    tap_weights: tuple[float, ...]
+    distances: tuple[str, ...]
+    mean: tuple[float, ...] | None
+    channels: int | None
+    min_size: tuple[int, int] | None
+
+
+def resolve(clf, config) -> Setup:
+    """Fill every unset choice from the LoadedModel (taps, tap weights, mean colour, preset) or fail clearly."""
+    lm = clf if isinstance(clf, LoadedModel) else None
+    model = lm.clf if lm else clf
+    if not isinstance(model, nn.Module):
+        raise InputError(f"clf must be a torch.nn.Module or a LoadedModel, got {type(clf).__name__}")
+    if config is None:
+        if lm is None:
+            raise InputError("explaining a plain nn.Module needs config=: an ExplainConfig with taps=(...) "
+                             "or a preset name; or pass a LoadedModel from actmatch_lite.models.load_model")
+        config = lm.preset
+    if isinstance(config, str):
+        config = get_preset(config)
+    if not isinstance(config, ExplainConfig):
+        raise InputError(f"config must be an ExplainConfig, a preset name or None, got {type(config).__name__}")
+    taps = config.taps if config.taps is not None else (lm.taps if lm else ())
+    if config.tap_weights is not None:
+        tap_weights = config.tap_weights
+    elif lm and taps == lm.taps:
+        tap_weights = lm.tap_weights
+    else:
+        tap_weights = (1.0,) * len(taps)
+    distances = config.distances or losses.default_distances(len(taps))
+    if config.lambda_act > 0:
+        if not taps:
+            raise InputError("activation matching needs tap layers: set ExplainConfig(taps=(...)) "
+                             "or switch it off with lambda_act=0")
+        resolve_layers(model, taps)  # unknown names fail here, before any work
+    return Setup(model, config, tuple(taps), tuple(tap_weights), tuple(distances), lm.mean if lm else None,
+                  lm.channels if lm else None, lm.min_size if lm else None)
+
+
+def resolve_targets(target, logits_x: torch.Tensor) -> torch.Tensor:
+    """``(B,)`` classes to explain: ``target`` (an int or a ``(B,)`` integer tensor) or ``argmax f(x)``."""
+    b, k = logits_x.shape
+    if target is None:
+        return logits_x.argmax(1)
+    y = torch.as_tensor(target, device=logits_x.device)
+    if y.dtype.is_floating_point or y.dtype == torch.bool or y.dim() > 1 or (y.dim() == 1 and len(y) != b):
+        raise InputError(f"target must be an int or an integer tensor of shape ({b},), got {target!r}")
+    y = y.long().expand(b).clone()
+    if (y < 0).any() or (y >= k).any():
+        raise InputError(f"target classes must lie in [0, {k}), got {y.tolist()}")
+    return y
+
+
+def classifier_device(model: nn.Module, device) -> torch.device:
+    """The classifier's device; asking for another one fails (the caller's model is never moved)."""
+    params = next(model.parameters(), None)
+    here = params.device if params is not None else torch.device("cpu")
+    asked = torch.device(device) if device is not None else here
+    if asked.type != here.type or asked.index not in (None, here.index):
+        raise InputError(f"the classifier lives on {here} but device={device!r} was asked; move it with "
+                         f"clf.to({str(device)!r}) first (explain does not move the caller's model)")
+    return here
+
+
+def active_weights(cfg: ExplainConfig) -> dict[str, float]:
+    """``{term: λ}`` for every term whose weight is positive (a term with weight 0 is off and costs nothing)."""
+    return {k[len("lambda_"):]: v for k, v in dataclasses.asdict(cfg).items() if k.startswith("lambda_") and v > 0}
+
+
+def reference_pass(setup: Setup, x: torch.Tensor):
+    """``f(x)`` and the detached tap activations of the reference pass (no graph)."""
+    with torch.no_grad(), capture_activations(setup.model, setup.taps if "act" in active_weights(setup.config) else ()) as acts:
+        logits_x = setup.model(x)
+    return logits_x, {k: [a.detach() for a in v] for k, v in acts.items()}
+
+
+def objective(setup: Setup, x, fill, logits_x, acts_x, y, m_soft, gens, *, step: int = 0, hard: bool = True,
+              kinds: tuple[str, ...] | None = None) -> tuple[torch.Tensor, dict, torch.Tensor]:
+    """The per-image objective ``L (B,)`` = Σ_k λ_k term_k, the terms ``{k: (B,)}``, and whether each image kept
+    its label (on ``e`` and on every background composite).
+
+    ``hard``: the forward passes mask with ``m_st`` (paper) or, during a soft warm-up, with ``m_soft``; ``step``
+    picks the background kinds when the config draws them in turn (``backgrounds_per_step``), unless ``kinds``
+    names them.
+    """
+    cfg = setup.config
+    weights = active_weights(cfg)
+    m_fwd = straight_through(m_soft, cfg.threshold) if hard else m_soft
+    kinds = kinds if kinds is not None else kinds_at(cfg, step)
+    terms, kept = loss_terms(setup, weights, x, fill, logits_x, m_soft, m_fwd, y, kinds, acts_x, gens)
+    total = sum(weights[k] * terms[k] for k in weights)
+    if not torch.isfinite(total).all():
+        bad = [k for k, v in terms.items() if not torch.isfinite(v).all()]
+        raise FloatingPointError(f"the loss became NaN or inf at step {step} (terms {bad}); lower the learning rate "
+                                 "or the weights of those terms")
+    return total, terms, kept
+
+
+def kinds_at(cfg: ExplainConfig, step: int) -> tuple[str, ...]:
+    """The background kinds drawn at ``step``: all of them, or ``backgrounds_per_step`` of them in turn."""
+    k = cfg.backgrounds_per_step
+    if k is None:
+        return cfg.backgrounds
+    n = len(cfg.backgrounds)
+    return tuple(cfg.backgrounds[(step * k + j) % n] for j in range(k))
+
+
+def draw_backgrounds(setup: Setup, x, kinds, gens) -> torch.Tensor:
+    """Backgrounds ``(K, b, C, H, W)``, each image from its own generator, so its draws do not depend on
+    which other images share the batch."""
+    return torch.cat([random_backgrounds(x[j:j + 1], kinds, mean=setup.mean, generator=g)
+                      for j, g in enumerate(gens)], 1)
+
+
+def loss_terms(setup: Setup, weights, x, fill, logits_x, m_soft, m_fwd, y, kinds, acts_x: Acts, gens):
+    """Per-image loss terms ``{name: (b,)}`` and whether each image keeps its label on ``e`` and on every
+    background composite.
+
+    ``m_fwd`` is the mask the forward passes use: the straight-through mask (paper), or ``m_soft`` during the
+    soft warm-up. Backgrounds of ``kinds`` are drawn from ``gens`` (one generator per image).
+    """
+    cfg, model = setup.config, setup.model
+    e = apply_mask(x, m_fwd, fill)
+    with capture_activations(model, setup.taps if "act" in weights else ()) as acts_e:
+        logits_e = model(e)
+    terms = {}
+    if "act" in weights:
+        terms["act"] = losses.activation_matching_loss(acts_x, acts_e, setup.tap_weights, setup.distances)
+    if "ce" in weights:
+        terms["ce"] = losses.cross_entropy_loss(logits_e, y)
+    if "kl" in weights:
+        terms["kl"] = losses.kl_loss(logits_x, logits_e, cfg.temperature)
+    if "area" in weights:
+        terms["area"] = (losses.area_loss(m_soft) if cfg.area_target is None
+                         else losses.area_excess_loss(m_soft, cfg.area_target))
+    if "bin" in weights:
+        terms["bin"] = losses.binarisation_loss(m_soft)
+    if "tv" in weights:
+        terms["tv"] = losses.tv_loss(m_soft, cfg.tv_neighbours)
+    kept = logits_e.argmax(1) == y
+    if "rob" in weights:
+        r = draw_backgrounds(setup, x, kinds, gens)
+        logits_bg = model(losses.background_composites(x, m_fwd, r).flatten(0, 1)).view(len(r), len(x), -1)
+        terms["rob"] = losses.sufficiency_loss(logits_bg, y, form=cfg.rob_form, logits_x=logits_x,
+                                               temperature=cfg.temperature)
+        kept = kept & (logits_bg.argmax(2) == y).all(0)
+    if "nec" in weights:
+        logits_comp = model(losses.complement(x, m_fwd, fill))
+        terms["nec"] = losses.necessity_loss(logits_x, logits_comp, y, margin=cfg.nec_margin, form=cfg.nec_form)
+    return terms, kept
+
+
+@torch.no_grad()
+def constraints_hold(setup: Setup, weights, x, fill, m, y, kinds, gens) -> torch.Tensor:
+    """``(b,)`` bool: the hard mask ``m`` keeps the label on ``e`` and on fresh backgrounds of ``kinds``."""
+    kept = setup.model(apply_mask(x, m, fill)).argmax(1) == y
+    if "rob" in weights:
+        r = draw_backgrounds(setup, x, kinds, gens)
+        logits_bg = setup.model(losses.background_composites(x, m, r).flatten(0, 1)).view(len(r), len(x), -1)
+        kept = kept & (logits_bg.argmax(2) == y).all(0)
+    return kept
+
+
+def explanation_warnings(m: torch.Tensor, kept: torch.Tensor, y: torch.Tensor) -> tuple[str, ...]:
+    """One line per image whose mask collapsed (empty or full) or whose explanation lost the label."""
+    area = m.flatten(1).float().mean(1)
+    out = []
+    for i in range(len(m)):
+        if area[i] == 0:
+            out.append(f"image {i}: empty mask (collapsed); lower lambda_area / lambda_tv or raise lambda_ce")
+        elif area[i] == 1:
+            out.append(f"image {i}: full mask (nothing removed); raise lambda_area")
+        if not kept[i]:
+            out.append(f"image {i}: the explanation does not keep the label {int(y[i])}")
+    return tuple(out)

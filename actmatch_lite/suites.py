@@ -18,9 +18,6 @@ DEFAULT_SEEDS = (101, 102, 103)
 # Photos showing one object (the textures grass/gravel/brick are backgrounds, not things a classifier names).
 OBJECT_PHOTOS = ("chelsea", "coffee", "rocket", "astronaut", "horse", "camera")
 CANVAS_INSTANCES = (2, 3)   # instances per canvas, inclusive: the paper's "group of otters", kept small
-# EfficientNet-Lite0 at 224×224 costs about 2 s per explainer step and image on a loaded 2-core CPU: cap the
-# imagenet preset's steps (it stops early anyway once the mask settles), as the demo does.
-PHOTO_MAX_STEPS = 100
 
 
 @dataclass(frozen=True)
@@ -63,7 +60,6 @@ SUITES: dict[str, Suite] = {
     "photos": Suite("photos", "efficientnet-lite0", default_n=3, batch=1, gradcam_layer="net._blocks.15",
                     data=f"the first n of the scikit-image photos {', '.join(OBJECT_PHOTOS)} at 224×224 (fixed; "
                          "the seed changes only the explainer and the random baselines)",
-                    max_steps=PHOTO_MAX_STEPS,
                     # a fraction of each baseline's default work: EfficientNet-Lite0 costs ~20 ms a pass on 2 cores
                     baseline_options={"integrated-gradients": {"n_steps": 16}, "rise": {"n_masks": 400},
                                       "meaningful-perturbation": {"steps": 100},

@@ -57,6 +57,19 @@ def test_keep_rule_picks_feasible_candidates(model, tiny, keep):
         assert (ex.mask | ~threshold).all()
 
 
+def test_one_pass_draws_no_backgrounds_even_with_the_sufficiency_term(model, tiny, monkeypatch):
+    """The keep rule checks the label on e only: random backgrounds would triple the cost of one explanation."""
+    amz = AmortizedExplainer(model, tiny.mask_net, dataclasses.replace(tiny.config, lambda_rob=1.0, keep="smallest_feasible"))
+
+    def fail(*args, **kwargs):
+        raise AssertionError("backgrounds drawn")
+
+    monkeypatch.setattr(objective, "draw_backgrounds", fail)
+    assert amz.explain(make_shapes(2, seed=TEST_SEED).x).mask.shape == (2, 1, 64, 64)
+    with pytest.raises(AssertionError, match="backgrounds drawn"):   # refinement trains on them, as explain does
+        amz.explain(make_shapes(2, seed=TEST_SEED).x, refine_steps=1)
+
+
 def test_save_load_roundtrip_and_checksum(model, tiny, tmp_path):
     path = tmp_path / "amz.pt"
     sha = tiny.save(path)

@@ -17,7 +17,7 @@ CHECKSUMS: dict[str, str] = {
     "shapes_cnn.pt": "074a79f2a4005952e004575d9bcb723aa7f98d7cda3581413e147d7e2658ff7d",
     "fmnist_cnn.pt": "7e230adb90a81a1d252e94c1db096f2e513aeba5248ef37bceac6ebc74f98595",
     "fmnist_test_subset.npz": "869428b842df1bbb60a25b9bd48aaac168ce5e60c03b120fa6897f3b81f15934",
-    "amortized_shapes.pt": "e046b9d9dd5067562ba8080eb09fe840fd96c1e993169bdceb907572445132b8",
+    "amortized_shapes.pt": "ab8fa6994412707a99b6db9f7ceb0a5391bc6aa6b7322b9777aad7edee4d1019",
     "amortized_fmnist.pt": "8d1e17280cc8c53c045bfb9ed68280ab39b89c1933ff069a0ab4821c8e908b81",
 }
 READ_BLOCK = 1 << 20

@@ -3,7 +3,7 @@
 # Each command prints a markdown table (saved as benchmarks/<name>.md) and writes benchmarks/<name>.json;
 # ablations also write <name>_sweep.png and <name>_ablations.png. Progress bars go to stderr.
 # Usage: benchmarks/run_all.sh [name ...]   (default: all; names: shapes fmnist canvases photos sanity_shapes
-#        ablate_shapes sweep_shapes ablate_fmnist)
+#        ablate_shapes sweep_shapes ablate_fmnist, and the tune_* tables below)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
@@ -19,9 +19,25 @@ declare -A CMD=(
   [sweep_shapes]="ablate shapes --sweep-only --n 16 --seeds 101"
   [ablate_fmnist]="ablate fmnist --no-sweep --n 16 --seeds $SEEDS"
 )
-ORDER=(shapes fmnist canvases photos sanity_shapes ablate_shapes sweep_shapes ablate_fmnist)
+# the explainer's own targets on unseen seeds (benchmarks/tune_*.py print a markdown table, no JSON)
+declare -A TUNE=(
+  [tune_shapes_2024]="tune_explainer.py shapes --seed 2024 --n 64"
+  [tune_shapes_3024]="tune_explainer.py shapes --seed 3024 --n 64"
+  [tune_shapes_4024]="tune_explainer.py shapes --seed 4024 --n 64"
+  [tune_fmnist_1000]="tune_explainer.py fmnist --seed 1000 --n 64"
+  [tune_fmnist_1200]="tune_explainer.py fmnist --seed 1200 --n 64"
+  [tune_fmnist_1800]="tune_explainer.py fmnist --seed 1800 --n 64"
+  [tune_photos]="tune_photos.py"
+)
+ORDER=(shapes fmnist canvases photos sanity_shapes ablate_shapes sweep_shapes ablate_fmnist "${!TUNE[@]}")
 
 for name in "${@:-${ORDER[@]}}"; do
+  if [[ -n "${TUNE[$name]:-}" ]]; then
+    echo ">>> python benchmarks/${TUNE[$name]}" >&2
+    # shellcheck disable=SC2086
+    "$PY" benchmarks/${TUNE[$name]} | tee "benchmarks/$name.md"
+    continue
+  fi
   cmd="${CMD[$name]:?unknown name $name}"
   echo ">>> python -m actmatch_lite $cmd --json benchmarks/$name.json" >&2
   # shellcheck disable=SC2086  # word splitting of the command is intended

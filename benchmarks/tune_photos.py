@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import ast
 import dataclasses
+import sys
 import time
 
 import torch
@@ -65,8 +66,8 @@ def main(argv=None) -> None:
         if args.trace:
             h = ex.history
             for s in range(0, len(h["total"]), args.trace):
-                print(f"  {name} step {s:3d}: " + " ".join(f"{k}={v[s]:.3g}" for k, v in h.items()), flush=True)
-        print(f"  done {name}: area {rows[-1][5]:.3f} kept {kept:.0f} {wall:.1f}s", flush=True)
+                print(f"  {name} step {s:3d}: " + " ".join(f"{k}={v[s]:.3g}" for k, v in h.items()), flush=True, file=sys.stderr)
+        print(f"  done {name}: area {rows[-1][5]:.3f} kept {kept:.0f} {wall:.1f}s", flush=True, file=sys.stderr)
     print(f"\nphotos, model {lm.name}, preset {args.preset}, seed {args.seed}, {torch.get_num_threads()} CPU "
           f"thread(s); target: {TARGET}")
     if args.set:

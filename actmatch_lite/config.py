@@ -68,7 +68,7 @@ class ExplainConfig:
     patience: int | None = None      # early stop of an image once its hard mask is unchanged for this many steps
                                      # and its label is kept on e and on every background; None: never stop early
     keep: str = "final"              # which mask each image returns: "final" (authors), "last_feasible" (the latest
-                                     # whose hard mask kept the label on e and on the backgrounds) or
+                                     # non-empty hard mask that kept the label on e and on the backgrounds) or
                                      # "smallest_feasible" (the feasible one of least area: a minimal sufficient mask);
                                      # the feasible choices fall back to the final mask when no step was feasible
     stop_max_bin: float = 1.0        # ... and only once its mask is decided: mean m_soft (1 - m_soft) at most this

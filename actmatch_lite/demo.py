@@ -59,11 +59,11 @@ def _canvas(out: Path) -> list[dict]:
     from . import metrics
     from .cli import SAVE_DPI, load_named_model
     from .data import make_canvases
-    from .instances import explain_instances
+    from .instances import explain_instances, search_config
     from .viz import show_instances
 
     model = load_named_model("shapes-cnn")
-    cfg = model_preset(model)
+    cfg = search_config(model_preset(model))
     x = make_canvases(1, seed=CANVAS_SEED, n_instances=CANVAS_INSTANCES).x
     res = explain_instances(model, x, config=cfg, seed=0)
     masks, targets = res.masks[0], res.targets[0]

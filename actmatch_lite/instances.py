@@ -27,6 +27,7 @@ With an explainer that returns exact instance masks the procedure finds every in
 """
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -94,6 +95,16 @@ def components(m: torch.Tensor) -> list[torch.Tensor]:
     return sorted(parts, key=lambda p: -int(p.sum()))
 
 
+def search_config(cfg: ExplainConfig) -> ExplainConfig:
+    """``cfg`` with the necessity term off (λ_nec = 0), as :func:`explain_instances` uses a preset.
+
+    While another instance remains, removing one instance never removes the class, so no mask of one instance
+    can be necessary: the term only grows each mask toward the other instances. On the ``canvases`` suite with
+    the shapes preset, instance purity was 0.85 with it (``benchmarks/RESULTS.md``).
+    """
+    return dataclasses.replace(cfg, lambda_nec=0.0)
+
+
 def explain_instances(clf, x: torch.Tensor, *, max_instances: int = 4, target: int | None = None,
                       classes: Sequence[int] | None = None, config: ExplainConfig | str | None = None,
                       seed: int = 0, min_prob: float = MIN_PROB, exclude_margin: int = 0, split: str = "components",
@@ -104,7 +115,8 @@ def explain_instances(clf, x: torch.Tensor, *, max_instances: int = 4, target: i
     in turn (regions found for one class are excluded for the next). ``config``/``seed`` go to
     :func:`actmatch_lite.explain`; round ``r`` of an image uses ``seed + r``, so an image gives the same result
     alone or in a batch. ``exclude_margin``: pixels added around each found mask before excluding it.
-    ``split``: ``"components"`` (step 5) or ``"none"`` (each accepted mask is one explanation).
+    ``split``: ``"components"`` (step 5) or ``"none"`` (each accepted mask is one explanation). A preset (by name,
+    or the model's by default) goes through :func:`search_config`; an ``ExplainConfig`` is used as it is.
     ``explain_fn(x, target, seed) -> Explanation`` replaces the per-image explainer (e.g. an amortized one).
     """
     lm = clf if isinstance(clf, LoadedModel) else None
@@ -112,7 +124,7 @@ def explain_instances(clf, x: torch.Tensor, *, max_instances: int = 4, target: i
     if config is None and lm is None and explain_fn is None:
         raise InputError("explaining a plain nn.Module needs config= (an ExplainConfig or a preset name)")
     if isinstance(config, str) or (config is None and lm is not None):
-        cfg = get_preset(config if isinstance(config, str) else lm.preset)
+        cfg = search_config(get_preset(config if isinstance(config, str) else lm.preset))
     else:
         cfg = config
     check_images(x, channels=lm.channels if lm else None, min_size=lm.min_size if lm else None)

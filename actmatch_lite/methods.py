@@ -64,13 +64,15 @@ def run_actmatch_instances(lm: LoadedModel, x: torch.Tensor, cfg: ExplainConfig,
     """Multi-instance ``actmatch`` (:func:`actmatch_lite.instances.explain_instances`), one image at a time.
 
     The first explanation of each image is the plain per-image explanation of the whole image (nothing is
-    excluded yet): it is the mask the single-mask metrics and the baselines' areas use. ``seconds`` covers every
+    excluded yet): it is the mask the single-mask metrics and the baselines' areas use. Every round uses
+    :func:`~actmatch_lite.instances.search_config` of ``cfg`` (necessity off). ``seconds`` covers every
     round of the procedure.
     """
     try:
-        from .instances import explain_instances
+        from .instances import explain_instances, search_config
     except ImportError as err:
         raise Skipped(f"actmatch_lite.instances is not available ({err})") from err
+    cfg = search_config(cfg)
     first: dict[int, Explanation] = {}
     current = [0]   # the image being explained: explain_fn records its first explanation
 

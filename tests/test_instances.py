@@ -9,7 +9,8 @@ import torch
 from actmatch_lite.config import get_preset
 from actmatch_lite.data import make_shapes
 from actmatch_lite.explainer import Explanation
-from actmatch_lite.instances import components, dilate, explain_instances
+from actmatch_lite import instances
+from actmatch_lite.instances import components, dilate, explain_instances, search_config
 from actmatch_lite.metrics import instance_purity, instance_recall
 from actmatch_lite.models import load_model
 
@@ -85,3 +86,20 @@ def test_helpers_and_bad_arguments(model, canvas):
         explain_instances(model, x, target=0, classes=[0, 1])
     with pytest.raises(ValueError, match="max_instances"):
         explain_instances(model, x, max_instances=0)
+
+
+def test_a_preset_is_searched_without_the_necessity_term(model, canvas, monkeypatch):
+    """One instance cannot be necessary while another remains: presets go through search_config (λ_nec = 0)."""
+    assert get_preset(model.preset).lambda_nec > 0 and search_config(get_preset(model.preset)).lambda_nec == 0
+    seen = []
+
+    def spy(clf, x, *, config, **kwargs):
+        seen.append(config)
+        return real_explain(clf, x, config=dataclasses.replace(config, steps=5), **kwargs)
+
+    real_explain = instances.explain
+    monkeypatch.setattr(instances, "explain", spy)
+    explain_instances(model, canvas[0], max_instances=1)
+    cfg = dataclasses.replace(get_preset(model.preset), steps=5)
+    explain_instances(model, canvas[0], max_instances=1, config=cfg)
+    assert seen[0].lambda_nec == 0 and seen[-1].lambda_nec == cfg.lambda_nec   # a given ExplainConfig is kept

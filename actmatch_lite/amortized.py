@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from ._validate import InputError, check_images
-from .config import ExplainConfig
+from .config import ExplainConfig, get_preset
 from .explainer import Explanation, explain
 from .fill import apply_mask, make_fill
 from .frozen import frozen
@@ -374,14 +374,18 @@ class Recipe:
     batch_size: int = 32
     lr: float = 2e-3
     width: int | None = None      # first-level channels of the mask network (None: masknet.default_spec)
+    objective: tuple[tuple[str, float], ...] = ()   # changes to the model's preset for the training objective
     seed: int = 0
     threads: int = 1              # one thread: on a shared 2-core machine two-thread runs stall on each other
 
 
 RECIPES = {
     "shapes-cnn": Recipe(n_train=16_000, data_seed=1, epochs=1),
-    # twice the default width: one network must find the telling part of ten kinds of garment
-    "fmnist-cnn": Recipe(n_train=None, data_seed=1, epochs=1, width=16),
+    # twice the default width: one network must find the telling part of ten kinds of garment. λ_ce 4, not the
+    # per-image preset's 8 (which fixes a per-image collapse the amortized network does not have): with 8 the
+    # checkpoint rule picks step 250 of 1867, sufficiency 0.949 at 8.4 % area on test-subset images 1000-1255,
+    # against 0.965 at 5.8 % with 4.
+    "fmnist-cnn": Recipe(n_train=None, data_seed=1, epochs=1, width=16, objective=(("lambda_ce", 4.0),)),
 }
 EVAL_SEED = 777          # held-out shapes; fmnist is evaluated on the shipped test subset
 
@@ -463,7 +467,9 @@ def main(argv: list[str] | None = None) -> None:
     x = training_images(args.name, r)
     spec = default_spec(tuple(x.shape[-2:]))
     spec = dataclasses.replace(spec, width=r.width) if r.width else spec
-    amz = train_amortized(model, x, epochs=r.epochs, batch_size=r.batch_size, seed=r.seed, lr=r.lr, spec=spec)
+    config = dataclasses.replace(get_preset(model.preset), **dict(r.objective))
+    amz = train_amortized(model, x, config=config, epochs=r.epochs, batch_size=r.batch_size, seed=r.seed, lr=r.lr,
+                          spec=spec)
     out = args.out or data_dir() / shipped_file(args.name)
     sha = amz.save(out)
     n_params = sum(q.numel() for q in amz.mask_net.parameters())

@@ -119,7 +119,7 @@ def swap_backgrounds(x: torch.Tensor, masks: torch.Tensor, fraction: float, gen:
 
 
 def train_shapes_cnn(r: Recipe) -> tuple[nn.Module, float]:
-    """Train ``shapes-cnn`` on fresh generated blocks (seeds ``0 .. blocks-1``); test on seed ``r.test_seed``."""
+    """Train ``shapes-cnn`` on fresh generated blocks (seeds ``0 .. epochs · blocks - 1``); test on seed ``r.test_seed``."""
     from actmatch_lite.data.shapes import make_shapes
     from actmatch_lite.models.shapes_cnn import ShapesCNN
 

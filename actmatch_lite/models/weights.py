@@ -14,11 +14,11 @@ from actmatch_lite.paths import data_file
 
 # file name in data/ -> SHA-256 of its bytes (`python -m actmatch_lite.train` prints the hash of new weights)
 CHECKSUMS: dict[str, str] = {
-    "shapes_cnn.pt": "074a79f2a4005952e004575d9bcb723aa7f98d7cda3581413e147d7e2658ff7d",
+    "shapes_cnn.pt": "7ea2eba53dea25d431aea8a43cf1d95cef9019154b9a8762c67dd023931028da",
     "fmnist_cnn.pt": "7e230adb90a81a1d252e94c1db096f2e513aeba5248ef37bceac6ebc74f98595",
     "fmnist_test_subset.npz": "869428b842df1bbb60a25b9bd48aaac168ce5e60c03b120fa6897f3b81f15934",
-    "amortized_shapes.pt": "ab8fa6994412707a99b6db9f7ceb0a5391bc6aa6b7322b9777aad7edee4d1019",
-    "amortized_fmnist.pt": "8d1e17280cc8c53c045bfb9ed68280ab39b89c1933ff069a0ab4821c8e908b81",
+    "amortized_shapes.pt": "fd5048ef90693b6770bc0e6736ab7cb83ae6af99b173468dd08134f1f135991c",
+    "amortized_fmnist.pt": "6ec0be3dd451252115d65388f882bf12edbb200558f22b8a28f9e4a0d6d62896",
 }
 READ_BLOCK = 1 << 20
 

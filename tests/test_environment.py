@@ -69,3 +69,12 @@ def test_makefile_and_ci_call_the_readme_test_command():
     ci = (ROOT / ".ci" / "run").read_text()
     assert "make test" in readme and re.search(r"^make test$", ci, re.M)
     assert "-r requirements.lock" in (ROOT / "Makefile").read_text()
+
+
+def test_the_readme_quick_use_code_runs():
+    """The README's first python block is what new users paste: it must run as written (shipped files only)."""
+    readme = (ROOT / "README.md").read_text()
+    code = re.search(r"```python\n(.*?)```", readme, re.S).group(1)
+    namespace: dict = {}
+    exec(compile(code, "README.md", "exec"), namespace)
+    assert namespace["ex"].mask.shape == (8, 1, 64, 64) and len(namespace["res"].masks) == 2

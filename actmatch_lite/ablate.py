@@ -127,7 +127,7 @@ def run_ablate(suite_name: str, n: int | None = None, seeds=DEFAULT_SEEDS, steps
     suite = get_suite(suite_name)
     n = n or ABLATE_N[suite.name]
     lm = load_model(suite.model, device="cpu")
-    cfg = explainer_config(lm, steps, suite.max_steps)
+    cfg = explainer_config(lm, steps)
     variants = (ablation_variants(cfg, lm.taps, lm.tap_weights) if ablations else []) + \
         (sweep_variants(cfg, factors) if sweep else [])
     per_seed = {v.name: [] for v in variants}

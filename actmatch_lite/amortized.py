@@ -35,8 +35,8 @@ from .fill import apply_mask, make_fill
 from .frozen import frozen
 from .masknet import MaskNetSpec, MaskUNet, StackedConv2d, default_spec, standardise
 from .models.spec import LoadedModel
-from .objective import (active_weights, classifier_device, constraints_hold, explanation_warnings, objective,
-                        reference_pass, resolve, resolve_targets)
+from .objective import (classifier_device, explanation_warnings, objective, reference_pass, resolve,
+                        resolve_targets)
 from .seeding import seed_everything
 
 FORMAT = 1                  # version of the saved file layout
@@ -119,7 +119,7 @@ def _refine(setup, net: MaskUNet, x, fill, logits_x, acts_x, y, steps: int, seed
 
 
 @torch.no_grad()
-def select_masks(setup, x, fill, m_soft, y, *, seed: int = 0, kept: torch.Tensor | None = None) -> torch.Tensor:
+def select_masks(setup, x, fill, m_soft, y, *, kept: torch.Tensor | None = None) -> torch.Tensor:
     """The hard masks ``(B, 1, H, W)`` bool: the amortized analogue of the explainer's ``keep`` rule.
 
     Candidates per image: the threshold mask ``m_soft > threshold`` and the top-k masks (the ``k`` pixels of
@@ -138,14 +138,12 @@ def select_masks(setup, x, fill, m_soft, y, *, seed: int = 0, kept: torch.Tensor
     the masks its pixel ranking implies.
     """
     cfg = setup.config
-    weights = {k: v for k, v in active_weights(cfg).items() if k != "rob"}   # constraints_hold then skips backgrounds
     m_thr = m_soft > cfg.threshold
     if cfg.keep == "final":
         return m_thr
 
     def feasible(idx, cand):
-        gens = [torch.Generator().manual_seed(seed + int(i)) for i in idx]
-        return constraints_hold(setup, weights, x[idx], fill[idx], cand.to(x.dtype), y[idx], cfg.backgrounds, gens)
+        return setup.model(apply_mask(x[idx], cand.to(x.dtype), fill[idx])).argmax(1) == y[idx]
 
     every = torch.arange(len(x), device=x.device)
     ok_thr = kept if kept is not None else feasible(every, m_thr)
@@ -209,7 +207,7 @@ class AmortizedExplainer:
                 m = m_soft > cfg.threshold
                 e = apply_mask(x, m.to(x.dtype), fill)
                 logits_e = clf(e)
-                m_keep = select_masks(setup, x, fill, m_soft, y, seed=seed, kept=logits_e.argmax(1) == y)
+                m_keep = select_masks(setup, x, fill, m_soft, y, kept=logits_e.argmax(1) == y)
                 changed = (m_keep != m).flatten(1).any(1)
                 if changed.any():   # only the images whose keep rule chose another candidate pass again
                     m = m_keep

@@ -40,12 +40,9 @@ def all_methods(suite: Suite) -> list[str]:
     return [ACTMATCH, *([AMORTIZED] if suite.amortized else []), *BASELINES]
 
 
-def explainer_config(lm, steps: int | None = None, max_steps: int | None = None) -> ExplainConfig:
-    """The model's preset as it is NOW in ``config.PRESETS`` (other work may still tune it); ``steps`` replaces its
-    steps, else ``max_steps`` caps them."""
+def explainer_config(lm, steps: int | None = None) -> ExplainConfig:
+    """The model's preset; ``steps`` (when given) replaces its number of steps."""
     cfg = get_preset(lm.preset)
-    if steps is None and max_steps is not None and cfg.steps > max_steps:
-        steps = max_steps
     return dataclasses.replace(cfg, steps=steps) if steps is not None else cfg
 
 
@@ -107,7 +104,7 @@ def run_bench(suite_name: str, n: int | None = None, seeds=DEFAULT_SEEDS, method
     if ACTMATCH not in methods:
         methods.insert(0, ACTMATCH)   # the baselines' area comes from our mask
     lm = load_model(suite.model, device="cpu")
-    cfg = explainer_config(lm, steps, suite.max_steps)
+    cfg = explainer_config(lm, steps)
     notes = ["baselines are held to the area of the actmatch hard mask (the same k pixels per image); "
              "actmatch-amortized keeps its own area"]
     if cfg.steps != get_preset(lm.preset).steps:

@@ -83,7 +83,7 @@ def run_sanity(suite_name: str, n: int | None = None, seeds=DEFAULT_SEEDS, metho
     n = n or max(1, suite.default_n // 2)
     methods = list(methods or all_methods(suite))
     lm = load_model(suite.model, device="cpu")
-    cfg = explainer_config(lm, steps, suite.max_steps)
+    cfg = explainer_config(lm, steps)
     notes = [f"seed stability compares explainer/baseline seeds s and s + {SEED_OFFSET}; shift stability a 2-px "
              "shift down and right; baselines are held to the area of actmatch's mask on the trained model"]
     amz, skipped = None, {}

@@ -28,7 +28,7 @@ class Suite:
     ``gradcam_layer`` the conv block Grad-CAM reads; ``baseline_options`` per-baseline settings (cheap ones for
     the expensive photo model); ``curve_fills`` the fills of the deletion/insertion curves (the first is the headline ``deletion_auc``, the
     others add ``deletion_auc_<fill>``); ``amortized`` whether
-    a shipped amortized explainer is expected; ``patch`` the 1-minimality cell side; ``max_steps`` a cap on the preset's steps; ``instances`` whether the multi-instance procedure runs.
+    a shipped amortized explainer is expected; ``patch`` the 1-minimality cell side; ``instances`` whether the multi-instance procedure runs.
     """
 
     name: str
@@ -40,7 +40,6 @@ class Suite:
     baseline_options: dict = field(default_factory=dict)
     curve_fills: tuple[str, ...] = ("zero", "blur")
     patch: int = 4               # 1-minimality grid cell, about 1/8-1/16 of the image side
-    max_steps: int | None = None  # cap on the preset's explainer steps (None: the preset's own)
     amortized: bool = False
     instances: bool = False
 

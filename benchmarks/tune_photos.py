@@ -29,14 +29,6 @@ from actmatch_lite.suites import OBJECT_PHOTOS
 TARGET = "kept, area ≤ 10 %, ≤ 60 s per photo (one CPU thread)"
 
 
-def class_name(lm, k: int) -> str:
-    names = getattr(lm, "class_names", None) or getattr(lm, "classes", None)
-    try:
-        return str(names[k]) if names is not None else str(k)
-    except (IndexError, KeyError, TypeError):
-        return str(k)
-
-
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--photos", nargs="+", default=list(OBJECT_PHOTOS), help="photo names (default: the suite's)")
@@ -61,7 +53,7 @@ def main(argv=None) -> None:
         rob = float(metrics.fidelity.robustness(lm.clf, x, m, kinds=("gaussian", "uniform") * 2, mean=lm.mean,
                                                 seed=args.seed + 1)[0])
         y = int(ex.target[0])
-        rows.append((name, f"{y} {class_name(lm, y)}", kept, float(ex.prob_before[0]), float(ex.prob_after[0]),
+        rows.append((name, f"{y} {lm.class_names[y]}", kept, float(ex.prob_before[0]), float(ex.prob_after[0]),
                      float(ex.area[0]), nec, rob, int(ex.steps_run[0]), wall, cpu))
         if args.trace:
             h = ex.history

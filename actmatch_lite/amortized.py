@@ -35,8 +35,8 @@ from .fill import apply_mask, make_fill
 from .frozen import frozen
 from .masknet import MaskNetSpec, MaskUNet, StackedConv2d, default_spec, standardise
 from .models.spec import LoadedModel
-from .objective import (classifier_device, explanation_warnings, objective, reference_pass, resolve,
-                        resolve_targets)
+from .objective import (classifier_device, explanation_warnings, feasible, fill_kept, objective, reference_pass,
+                        resolve, resolve_targets)
 from .seeding import seed_everything
 
 FORMAT = 1                  # version of the saved file layout
@@ -119,50 +119,60 @@ def _refine(setup, net: MaskUNet, x, fill, logits_x, acts_x, y, steps: int, seed
 
 
 @torch.no_grad()
-def select_masks(setup, x, fill, m_soft, y, *, kept: torch.Tensor | None = None) -> torch.Tensor:
-    """The hard masks ``(B, 1, H, W)`` bool: the amortized analogue of the explainer's ``keep`` rule.
+def select_masks(setup, x, fill, m_soft, y, *, logits: torch.Tensor | None = None):
+    """The hard masks ``(B, 1, H, W)`` bool and the logits of their explanations ``f(e)``: the amortized analogue
+    of the explainer's ``keep`` rule.
 
     Candidates per image: the threshold mask ``m_soft > threshold`` and the top-k masks (the ``k`` pixels of
-    highest ``m_soft``) for every area in :data:`AREA_GRID`. A candidate is feasible when it keeps ``y`` on ``e``.
-    Unlike the explainer's test, random backgrounds are not re-drawn here even when ``λ_rob > 0``: the network was
-    trained on them, and checking them costs three more classifier passes per candidate (on shapes, 9.6 instead
-    of 1.8 ms per image). M2 measures the result.
+    highest ``m_soft``) for every area in :data:`AREA_GRID`. A candidate is feasible (:func:`feasible`) when it is
+    not empty and keeps ``y`` on ``e``. Unlike the explainer's test, random backgrounds are not re-drawn here even
+    when ``λ_rob > 0``: the network was trained on them, and checking them costs three more classifier passes per
+    candidate (on shapes, 9.6 instead of 1.8 ms per image). M2 measures the result.
 
-    * ``keep="final"``: the threshold mask (the authors' rule; no classifier pass);
+    * ``keep="final"``: the threshold mask (the authors' rule);
     * ``"last_feasible"``: the threshold mask when feasible, else the smallest feasible candidate that is larger;
     * ``"smallest_feasible"``: the feasible candidate of least area (a minimal sufficient mask on this grid).
 
+    The top-k candidates are tried from the smallest area up, each only on the images still undecided, and an
+    image is decided at its first feasible one (or once the candidates reach the area of its feasible threshold
+    mask): the same choice as testing every candidate, with a fraction of the classifier passes.
     Without a feasible candidate an image keeps its threshold mask, as the explainer falls back to its final mask.
-    ``kept``: whether the threshold masks keep ``y`` on ``e``, when the caller has it (saves a pass).
+    ``logits``: ``f(e)`` of the threshold masks, when the caller has it (saves a pass).
     The per-image regime picks among the masks its optimisation visited; one network cannot, so it picks among
     the masks its pixel ranking implies.
     """
     cfg = setup.config
     m_thr = m_soft > cfg.threshold
+    if logits is None:
+        logits = setup.model(apply_mask(x, m_thr.to(x.dtype), fill))
     if cfg.keep == "final":
-        return m_thr
-
-    def feasible(idx, cand):
-        return setup.model(apply_mask(x[idx], cand.to(x.dtype), fill[idx])).argmax(1) == y[idx]
-
-    every = torch.arange(len(x), device=x.device)
-    ok_thr = kept if kept is not None else feasible(every, m_thr)
-    todo = every[~ok_thr] if cfg.keep == "last_feasible" else every   # last_feasible only repairs
-    if not len(todo):
-        return m_thr
+        return m_thr, logits
+    ok_thr = feasible(logits.argmax(1) == y, m_thr)
     hw = m_soft[0].numel()
-    order = m_soft[todo].flatten(1).argsort(1, descending=True)
-    ranks = torch.empty_like(order).scatter_(1, order, torch.arange(hw, device=x.device).expand(len(todo), -1))
-    cands = [m_thr[todo]] + [(ranks < max(1, round(a * hw))).view_as(m_thr[todo]) for a in AREA_GRID]
-    area = torch.stack([c.flatten(1).sum(1) for c in cands])                          # (candidates, n)
-    ok = torch.stack([ok_thr[todo]] + [feasible(todo, c) for c in cands[1:]])
-    if cfg.keep == "last_feasible":
-        ok[1:] &= area[1:] > area[0]                                # grow the infeasible threshold mask, never shrink
-    best = torch.where(ok, area, torch.full_like(area, hw + 1)).argmin(0)
-    best = torch.where(ok.any(0), best, 0)
-    out = m_thr.clone()
-    out[todo] = torch.stack(cands)[best, torch.arange(len(todo), device=x.device)]
-    return out
+    area_thr = m_thr.flatten(1).sum(1)
+    # Undecided: last_feasible repairs only infeasible threshold masks; smallest_feasible looks for smaller ones too.
+    todo = ~ok_thr if cfg.keep == "last_feasible" else torch.ones_like(ok_thr)
+    out, logits = m_thr.clone(), logits.clone()
+    if not todo.any():
+        return out, logits
+    order = m_soft[todo].flatten(1).argsort(1, descending=True)       # pixel ranks by m_soft, where needed
+    ranks = torch.zeros_like(m_soft.flatten(1), dtype=torch.long)
+    ranks[todo] = torch.empty_like(order).scatter_(1, order, torch.arange(hw, device=x.device).expand_as(order))
+    for a in AREA_GRID:
+        k = max(1, round(a * hw))
+        if cfg.keep == "smallest_feasible":
+            todo &= ~ok_thr | (k < area_thr)          # a feasible threshold mask no larger than k wins
+        if not todo.any():
+            break
+        idx = (todo if cfg.keep == "smallest_feasible" else todo & (k > area_thr)).nonzero()[:, 0]
+        if not len(idx):                              # last_feasible only grows the threshold mask
+            continue
+        cand = (ranks[idx] < k).view(-1, *m_thr.shape[1:])
+        z = setup.model(apply_mask(x[idx], cand.to(x.dtype), fill[idx]))
+        ok = z.argmax(1) == y[idx]
+        out[idx[ok]], logits[idx[ok]] = cand[ok], z[ok]
+        todo[idx[ok]] = False
+    return out, logits
 
 
 class AmortizedExplainer:
@@ -204,16 +214,10 @@ class AmortizedExplainer:
             with torch.no_grad():
                 if not refine_steps:
                     m_soft = net(x)
-                m = m_soft > cfg.threshold
+                m, logits_e = select_masks(setup, x, fill, m_soft, y)
                 e = apply_mask(x, m.to(x.dtype), fill)
-                logits_e = clf(e)
-                m_keep = select_masks(setup, x, fill, m_soft, y, kept=logits_e.argmax(1) == y)
-                changed = (m_keep != m).flatten(1).any(1)
-                if changed.any():   # only the images whose keep rule chose another candidate pass again
-                    m = m_keep
-                    e[changed] = apply_mask(x[changed], m[changed].to(x.dtype), fill[changed])
-                    logits_e[changed] = clf(e[changed])
-        warn = list(explanation_warnings(m, logits_e.argmax(1) == y, y))
+            vacuous = fill_kept(setup, fill, y)
+        warn = list(explanation_warnings(m, logits_e.argmax(1) == y, y, vacuous))
         if not refine_steps and (y != logits_x.argmax(1)).any():
             warn.append("target differs from the predicted class on some images: the amortized mask explains the "
                         "predicted class; pass refine_steps > 0 to adapt it to the target")

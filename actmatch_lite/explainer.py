@@ -39,8 +39,8 @@ from .config import ExplainConfig
 from .fill import apply_mask, make_fill
 from .frozen import frozen
 from .masknet import MaskUNet, default_spec
-from .objective import (Setup, active_weights, classifier_device, constraints_hold, explanation_warnings,
-                        kinds_at, objective, reference_pass, resolve, resolve_targets)
+from .objective import (Setup, active_weights, classifier_device, constraints_hold, explanation_warnings, feasible,
+                        fill_kept, kinds_at, objective, reference_pass, resolve, resolve_targets)
 
 PROGRESS_MIN_WORK = 2000  # progress=None shows a bar when steps × images reaches this (about a second of work)
 
@@ -61,7 +61,8 @@ class Explanation:
     steps_run: torch.Tensor     # (B,) steps each image ran before it stopped
     seconds: float
     config: ExplainConfig
-    warnings: tuple[str, ...]
+    warnings: tuple[str, ...]   # one line per problem image: collapsed mask, label lost, or vacuous sufficiency
+    #                             (the fill alone is classified y*)
 
     @property
     def area(self) -> torch.Tensor:
@@ -96,12 +97,13 @@ def explain(clf, x: torch.Tensor, *, config: ExplainConfig | str | None = None, 
         e = apply_mask(x, m.to(x.dtype), fill)
         with torch.no_grad():
             logits_e = model(e)
+        vacuous = fill_kept(setup, fill, y)
         prob_after = logits_e.softmax(1).gather(1, y[:, None])[:, 0]
         prob_before = logits_x.softmax(1).gather(1, y[:, None])[:, 0]
     return Explanation(mask=m.cpu(), soft_mask=m_soft.cpu(), explanation=e.cpu(), target=y.cpu(),
                        prob_before=prob_before.cpu(), prob_after=prob_after.cpu(), history=history,
                        steps_run=steps_run.cpu(), seconds=time.perf_counter() - start, config=cfg,
-                       warnings=explanation_warnings(m, logits_e.argmax(1) == y, y))
+                       warnings=explanation_warnings(m, logits_e.argmax(1) == y, y, vacuous))
 
 
 def _optimise(setup: Setup, x, fill, logits_x, acts_x: Acts, y, seed: int, progress):
@@ -121,24 +123,27 @@ def _optimise(setup: Setup, x, fill, logits_x, acts_x: Acts, y, seed: int, progr
     ref_m = torch.zeros(b, 1, h, w, dtype=torch.bool, device=x.device)
     out_soft = torch.zeros(b, 1, h, w, device=x.device)
     out_area = torch.ones(b, device=x.device)
-    feasible = torch.zeros(b, dtype=torch.bool, device=x.device)
+    had_feasible = torch.zeros(b, dtype=torch.bool, device=x.device)
     steps_run = torch.zeros(b, dtype=torch.long, device=x.device)
     show = progress if progress is not None else cfg.steps * b >= PROGRESS_MIN_WORK
     bar = tqdm(total=cfg.steps, desc="explain", disable=not show, leave=False)
     try:
+        idx = None
         for step in range(cfg.steps):
-            idx = active.nonzero()[:, 0]
-            xi, yi, fi, zx = x[idx], y[idx], fill[idx], logits_x[idx]
+            if idx is None or not active[idx].all():   # the active images change only when some stop
+                idx = active.nonzero()[:, 0]
+                xi, yi, fi, zx = x[idx], y[idx], fill[idx], logits_x[idx]
+                acts_i, gi = {k: [a[idx] for a in v] for k, v in acts_x.items()}, [gens[i] for i in idx.tolist()]
             m_soft = net(xi, None if len(idx) == b else idx)
             hard = step >= cfg.soft_steps
-            kinds, gi = kinds_at(cfg, step), [gens[i] for i in idx.tolist()]
-            total, terms, kept = objective(setup, xi, fi, zx, {k: [a[idx] for a in v] for k, v in acts_x.items()},
-                                           yi, m_soft, gi, step=step, hard=hard, kinds=kinds)
+            kinds = kinds_at(cfg, step)
+            total, terms, kept = objective(setup, xi, fi, zx, acts_i, yi, m_soft, gi, step=step, hard=hard,
+                                           kinds=kinds)
             m = m_soft.detach() > cfg.threshold
             if not hard:
                 # The forward passes saw m_soft: check the constraints on the hard mask itself.
                 kept = constraints_hold(setup, weights, xi, fi, m.to(x.dtype), yi, kinds, gi)
-            kept = kept & m.flatten(1).any(1)   # an empty mask explains nothing, even if the fill alone keeps the class
+            kept = feasible(kept, m)
             for k in weights:
                 history[k].append(float(terms[k].detach().mean()))
             history["total"].append(float(total.detach().mean()))
@@ -149,10 +154,10 @@ def _optimise(setup: Setup, x, fill, logits_x, acts_x: Acts, y, seed: int, progr
             same = _iou(m, ref_m[idx]) >= cfg.stable_iou
             unchanged[idx] = torch.where(same, unchanged[idx] + 1, 0)
             ref_m[idx] = torch.where(same.view(-1, 1, 1, 1), ref_m[idx], m)
-            keep = _keep(cfg.keep, kept, feasible[idx], m.flatten(1).float().mean(1), out_area[idx])
+            keep = _keep(cfg.keep, kept, had_feasible[idx], m.flatten(1).float().mean(1), out_area[idx])
             out_soft[idx[keep]], out_area[idx[keep]] = m_soft.detach()[keep], m[keep].flatten(1).float().mean(1)
             steps_run[idx] = step + 1
-            feasible[idx] |= kept
+            had_feasible[idx] |= kept
             if cfg.patience is not None:
                 decided = losses.binarisation_loss(m_soft.detach()) <= cfg.stop_max_bin
                 active[idx[(unchanged[idx] >= cfg.patience) & kept & decided]] = False

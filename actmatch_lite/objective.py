@@ -197,8 +197,26 @@ def constraints_hold(setup: Setup, weights, x, fill, m, y, kinds, gens) -> torch
     return kept
 
 
-def explanation_warnings(m: torch.Tensor, kept: torch.Tensor, y: torch.Tensor) -> tuple[str, ...]:
-    """One line per image whose mask collapsed (empty or full) or whose explanation lost the label."""
+def feasible(kept: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
+    """``(b,)`` bool: the hard mask ``m (b, 1, H, W)`` is feasible, i.e. it keeps the label (``kept``) and is not
+    empty. An empty mask explains nothing, even where the fill alone is classified ``y`` (fmnist-cnn calls a black
+    image "T-shirt/top", shapes-cnn calls it "triangle"). Both regimes' keep rules use this test."""
+    return kept & m.flatten(1).any(1)
+
+
+@torch.no_grad()
+def fill_kept(setup: Setup, fill: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """``(b,)`` bool: the fill image alone is classified ``y`` (then sufficiency on it holds for any mask).
+    A fill shared by every image (zero, mean colour) costs one single-image pass."""
+    if len(fill) > 1 and bool((fill == fill[:1]).all()):
+        return setup.model(fill[:1]).argmax(1).expand(len(fill)) == y
+    return setup.model(fill).argmax(1) == y
+
+
+def explanation_warnings(m: torch.Tensor, kept: torch.Tensor, y: torch.Tensor,
+                         vacuous: torch.Tensor) -> tuple[str, ...]:
+    """One line per image whose mask collapsed (empty or full), whose explanation lost the label, or whose
+    sufficiency proves nothing (``vacuous``: the fill alone is classified ``y``, :func:`fill_kept`)."""
     area = m.flatten(1).float().mean(1)
     out = []
     for i in range(len(m)):
@@ -208,4 +226,8 @@ def explanation_warnings(m: torch.Tensor, kept: torch.Tensor, y: torch.Tensor) -
             out.append(f"image {i}: full mask (nothing removed); raise lambda_area")
         if not kept[i]:
             out.append(f"image {i}: the explanation does not keep the label {int(y[i])}")
+        elif vacuous[i]:
+            out.append(f"image {i}: the fill alone is classified {int(y[i])}, so keeping the label on this fill "
+                       "says nothing about the mask (vacuous sufficiency); check robustness on other backgrounds "
+                       "and necessity")
     return tuple(out)

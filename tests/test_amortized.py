@@ -57,6 +57,72 @@ def test_keep_rule_picks_feasible_candidates(model, tiny, keep):
         assert (ex.mask | ~threshold).all()
 
 
+def _every_candidate(setup, x, fill, m_soft, y):
+    """The keep rule by brute force: test every candidate of every image, then pick by the rule."""
+    cfg, hw = setup.config, m_soft[0].numel()
+    thr = m_soft > cfg.threshold
+    order = m_soft.flatten(1).argsort(1, descending=True)
+    out = thr.clone()
+    for i in range(len(x)):
+        cands = [thr[i]]
+        for a in amortized.AREA_GRID:
+            top = torch.zeros(hw, dtype=torch.bool)
+            top[order[i, :max(1, round(a * hw))]] = True
+            cands.append(top.view_as(thr[i]))
+        with torch.no_grad():
+            kept = setup.model(torch.stack([c * x[i] + ~c * fill[i] for c in cands])).argmax(1) == y[i]
+        ok = [bool(k) and bool(c.any()) for k, c in zip(kept, cands)]
+        areas = [int(c.sum()) for c in cands]
+        if cfg.keep == "last_feasible":
+            pick = 0 if ok[0] else min((j for j in range(1, len(cands)) if ok[j] and areas[j] > areas[0]),
+                                      key=lambda j: areas[j], default=0)
+        else:
+            pick = min((j for j in range(len(cands)) if ok[j]), key=lambda j: (areas[j], j), default=0)
+        out[i] = cands[pick]
+    return out
+
+
+@pytest.mark.parametrize("keep", ["last_feasible", "smallest_feasible"])
+def test_early_exit_search_picks_what_testing_every_candidate_picks(model, keep):
+    """select_masks stops testing an image at its first feasible candidate: the choice must not change."""
+    d = make_shapes(12, seed=TEST_SEED)
+    gen = torch.Generator().manual_seed(0)
+    # soft masks from the object (some fully below the threshold: an empty threshold mask) plus smooth noise
+    blob = torch.nn.functional.avg_pool2d(torch.rand(12, 1, 64, 64, generator=gen), 9, 1, 4)
+    m_soft = (0.6 * d.masks.float() + blob) * torch.linspace(0.3, 1.2, 12).view(-1, 1, 1, 1)
+    setup = objective.resolve(model, dataclasses.replace(get_preset(model.preset), keep=keep))
+    fill = make_fill(d.x, setup.config.fill, mean=model.mean)
+    with torch.no_grad():
+        y = model.clf(d.x).argmax(1)
+    assert (~(m_soft > 0.5).flatten(1).any(1)).any()          # the case of an empty threshold mask is covered
+    m, logits = amortized.select_masks(setup, d.x, fill, m_soft, y)
+    assert torch.equal(m, _every_candidate(setup, d.x, fill, m_soft, y))
+    with torch.no_grad():   # the returned logits are those of the returned masks
+        torch.testing.assert_close(logits, model.clf(d.x * m + fill * ~m))
+
+
+def test_an_empty_threshold_mask_is_not_feasible_even_when_the_fill_alone_keeps_the_class(model, tiny):
+    x = make_shapes(3, seed=TEST_SEED).x
+    setup = objective.resolve(model, dataclasses.replace(tiny.config, keep="smallest_feasible"))
+    fill = make_fill(x, setup.config.fill, mean=model.mean)
+    with torch.no_grad():
+        y = model.clf(fill).argmax(1)            # the class of the fill alone, so every candidate keeps it
+    m, _ = amortized.select_masks(setup, x, fill, torch.full((3, 1, 64, 64), 0.1), y)
+    assert m.flatten(1).any(1).all()             # the smallest top-k candidate, never the empty threshold mask
+
+
+def test_vacuous_sufficiency_is_flagged_as_in_the_per_image_regime(model, tiny):
+    """shapes-cnn calls the fill alone a triangle: the label kept by a triangle's mask proves nothing."""
+    x = make_shapes(12, seed=TEST_SEED).x
+    ex = tiny.explain(x)
+    with torch.no_grad():
+        fill_class = model.clf(make_fill(x, tiny.config.fill, mean=model.mean)).argmax(1)
+        kept = model.clf(ex.explanation).argmax(1) == ex.target
+    expected = {i for i in range(len(x)) if fill_class[i] == ex.target[i] and kept[i]}
+    assert expected                                   # some triangle is kept on these images
+    assert {int(w.split(":")[0].split()[1]) for w in ex.warnings if "vacuous" in w} == expected
+
+
 def test_one_pass_draws_no_backgrounds_even_with_the_sufficiency_term(model, tiny, monkeypatch):
     """The keep rule checks the label on e only: random backgrounds would triple the cost of one explanation."""
     amz = AmortizedExplainer(model, tiny.mask_net, dataclasses.replace(tiny.config, lambda_rob=1.0, keep="smallest_feasible"))

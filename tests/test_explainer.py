@@ -10,7 +10,8 @@ from torch import nn
 from actmatch_lite.capture import count_hooks
 from actmatch_lite.config import PRESETS, ExplainConfig, get_preset
 from actmatch_lite.explainer import Explanation, explain
-from actmatch_lite.objective import resolve
+from actmatch_lite.fill import make_fill
+from actmatch_lite.objective import fill_kept, resolve
 
 from _tiny import TAPS, TinyCNN, images, tiny_loaded
 
@@ -158,5 +159,28 @@ def test_an_empty_mask_is_never_feasible_even_when_the_fill_alone_keeps_the_clas
         ex = explain(clf, images(2), config=dataclasses.replace(cfg, keep=rule), progress=False)
         assert min(ex.history["hard_area"]) == 0          # the optimisation did reach the empty mask...
         assert (ex.area > 0).all(), rule                  # ...but it is not returned as an explanation
+        assert sum("vacuous sufficiency" in w for w in ex.warnings) == 2   # and says the label proves nothing
     ex = explain(clf, images(2), config=dataclasses.replace(cfg, keep="final"), progress=False)
     assert (ex.area == 0).all()                           # the authors' rule returns it (and warns)
+
+
+@pytest.mark.parametrize("fill", ["zero", "mean", "blur"])
+def test_fill_kept_classifies_a_shared_fill_once_and_a_per_image_fill_per_image(fill):
+    lm, x = tiny_loaded(), images(6)
+    setup = resolve(lm, dataclasses.replace(FAST, fill=fill))
+    f = make_fill(x, fill, mean=lm.mean)
+    with torch.no_grad():
+        classes = lm.clf(f).argmax(1)
+    for y in (classes, (classes + 1) % 3):
+        assert torch.equal(fill_kept(setup, f, y), classes == y)
+
+
+def test_the_vacuous_sufficiency_warning_names_exactly_the_images_whose_fill_alone_keeps_the_class():
+    clf, x = TinyCNN().eval(), images(6)
+    ex = explain(clf, x, config=dataclasses.replace(FAST, lambda_act=0.0, steps=4), progress=False)
+    with torch.no_grad():
+        fill_class = clf(torch.zeros_like(x)).argmax(1)
+        kept = clf(ex.explanation).argmax(1) == ex.target
+    expected = {i for i in range(6) if fill_class[i] == ex.target[i] and kept[i]}
+    assert 0 < len(expected) < 6                          # both cases occur on these images
+    assert {int(w.split(":")[0].split()[1]) for w in ex.warnings if "vacuous" in w} == expected

@@ -171,8 +171,14 @@ def test_fill_kept_classifies_a_shared_fill_once_and_a_per_image_fill_per_image(
     f = make_fill(x, fill, mean=lm.mean)
     with torch.no_grad():
         classes = lm.clf(f).argmax(1)
-    for y in (classes, (classes + 1) % 3):
-        assert torch.equal(fill_kept(setup, f, y), classes == y)
+    batches = []
+    hook = lm.clf.register_forward_pre_hook(lambda module, args: batches.append(len(args[0])))
+    try:
+        for y in (classes, (classes + 1) % 3):
+            assert torch.equal(fill_kept(setup, f, y), classes == y)
+    finally:
+        hook.remove()
+    assert batches == ([6, 6] if fill == "blur" else [1, 1])   # a fill shared by every image: one image's pass
 
 
 def test_the_vacuous_sufficiency_warning_names_exactly_the_images_whose_fill_alone_keeps_the_class():

@@ -119,7 +119,7 @@ def _refine(setup, net: MaskUNet, x, fill, logits_x, acts_x, y, steps: int, seed
 
 
 @torch.no_grad()
-def select_masks(setup, x, fill, m_soft, y, *, logits: torch.Tensor | None = None):
+def select_masks(setup, x, fill, m_soft, y):
     """The hard masks ``(B, 1, H, W)`` bool and the logits of their explanations ``f(e)``: the amortized analogue
     of the explainer's ``keep`` rule.
 
@@ -137,14 +137,12 @@ def select_masks(setup, x, fill, m_soft, y, *, logits: torch.Tensor | None = Non
     image is decided at its first feasible one (or once the candidates reach the area of its feasible threshold
     mask): the same choice as testing every candidate, with a fraction of the classifier passes.
     Without a feasible candidate an image keeps its threshold mask, as the explainer falls back to its final mask.
-    ``logits``: ``f(e)`` of the threshold masks, when the caller has it (saves a pass).
     The per-image regime picks among the masks its optimisation visited; one network cannot, so it picks among
     the masks its pixel ranking implies.
     """
     cfg = setup.config
     m_thr = m_soft > cfg.threshold
-    if logits is None:
-        logits = setup.model(apply_mask(x, m_thr.to(x.dtype), fill))
+    logits = setup.model(apply_mask(x, m_thr.to(x.dtype), fill))
     if cfg.keep == "final":
         return m_thr, logits
     ok_thr = feasible(logits.argmax(1) == y, m_thr)
@@ -152,7 +150,7 @@ def select_masks(setup, x, fill, m_soft, y, *, logits: torch.Tensor | None = Non
     area_thr = m_thr.flatten(1).sum(1)
     # Undecided: last_feasible repairs only infeasible threshold masks; smallest_feasible looks for smaller ones too.
     todo = ~ok_thr if cfg.keep == "last_feasible" else torch.ones_like(ok_thr)
-    out, logits = m_thr.clone(), logits.clone()
+    out = m_thr.clone()
     if not todo.any():
         return out, logits
     order = m_soft[todo].flatten(1).argsort(1, descending=True)       # pixel ranks by m_soft, where needed

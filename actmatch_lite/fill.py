@@ -6,6 +6,7 @@ Everything happens in pixel space ([0, 1]); classifiers normalise internally. Ma
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torchvision.transforms.functional import gaussian_blur
 
 FILLS = ("zero", "mean", "blur")
@@ -37,6 +38,13 @@ def make_fill(x: torch.Tensor, fill: str | float | torch.Tensor = "zero", *,
         k = min(k, 2 * (min(x.shape[-2:]) // 2) - 1)
         return gaussian_blur(x, [k, k], [blur_sigma, blur_sigma])
     raise ValueError(f"unknown fill {fill!r}; use one of {FILLS}, a float, or a tensor")
+
+
+def dilate(m: torch.Tensor, margin: int) -> torch.Tensor:
+    """``m (B, 1, H, W)`` bool grown by ``margin`` pixels (a ``(2·margin+1)²`` square max filter)."""
+    if margin <= 0:
+        return m
+    return F.max_pool2d(m.float(), 2 * margin + 1, stride=1, padding=margin) > 0
 
 
 def apply_mask(x: torch.Tensor, m: torch.Tensor, fill: torch.Tensor) -> torch.Tensor:

@@ -33,14 +33,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from scipy import ndimage
 from torch import nn
 
 from ._validate import InputError, check_images
 from .config import ExplainConfig, get_preset
 from .explainer import Explanation, explain
-from .fill import apply_mask, make_fill, remove_mask
+from .fill import apply_mask, dilate, make_fill, remove_mask
 from .frozen import frozen
 from .models.spec import LoadedModel
 
@@ -79,13 +78,6 @@ class InstanceExplanations:
 def _probs(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     with frozen(model), torch.no_grad():
         return model(x).softmax(1)
-
-
-def dilate(m: torch.Tensor, margin: int) -> torch.Tensor:
-    """``m (B, 1, H, W)`` bool grown by ``margin`` pixels (a ``(2·margin+1)²`` square max filter)."""
-    if margin <= 0:
-        return m
-    return F.max_pool2d(m.float(), 2 * margin + 1, stride=1, padding=margin) > 0
 
 
 def components(m: torch.Tensor) -> list[torch.Tensor]:

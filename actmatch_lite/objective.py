@@ -148,6 +148,13 @@ def draw_backgrounds(setup: Setup, x, kinds, gens) -> torch.Tensor:
                       for j, g in enumerate(gens)], 1)
 
 
+def background_logits(setup: Setup, x, m, kinds, gens) -> torch.Tensor:
+    """``f(m ⊙ x + (1 - m) ⊙ r_k)`` for fresh backgrounds ``r_k`` of ``kinds`` (:func:`draw_backgrounds`):
+    logits ``(K, b, classes)``."""
+    r = draw_backgrounds(setup, x, kinds, gens)
+    return setup.model(losses.background_composites(x, m, r).flatten(0, 1)).view(len(r), len(x), -1)
+
+
 def loss_terms(setup: Setup, weights, x, fill, logits_x, m_soft, m_fwd, y, kinds, acts_x: Acts, gens):
     """Per-image loss terms ``{name: (b,)}`` and whether each image keeps its label on ``e`` and on every
     background composite.
@@ -175,8 +182,7 @@ def loss_terms(setup: Setup, weights, x, fill, logits_x, m_soft, m_fwd, y, kinds
         terms["tv"] = losses.tv_loss(m_soft, cfg.tv_neighbours)
     kept = logits_e.argmax(1) == y
     if "rob" in weights:
-        r = draw_backgrounds(setup, x, kinds, gens)
-        logits_bg = model(losses.background_composites(x, m_fwd, r).flatten(0, 1)).view(len(r), len(x), -1)
+        logits_bg = background_logits(setup, x, m_fwd, kinds, gens)
         terms["rob"] = losses.sufficiency_loss(logits_bg, y, form=cfg.rob_form, logits_x=logits_x,
                                                temperature=cfg.temperature)
         kept = kept & (logits_bg.argmax(2) == y).all(0)
@@ -191,9 +197,7 @@ def constraints_hold(setup: Setup, weights, x, fill, m, y, kinds, gens) -> torch
     """``(b,)`` bool: the hard mask ``m`` keeps the label on ``e`` and on fresh backgrounds of ``kinds``."""
     kept = setup.model(apply_mask(x, m, fill)).argmax(1) == y
     if "rob" in weights:
-        r = draw_backgrounds(setup, x, kinds, gens)
-        logits_bg = setup.model(losses.background_composites(x, m, r).flatten(0, 1)).view(len(r), len(x), -1)
-        kept = kept & (logits_bg.argmax(2) == y).all(0)
+        kept = kept & (background_logits(setup, x, m, kinds, gens).argmax(2) == y).all(0)
     return kept
 
 

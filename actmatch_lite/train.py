@@ -101,18 +101,14 @@ def swap_backgrounds(x: torch.Tensor, masks: torch.Tensor, fraction: float, gen:
     Each chosen image gets one background kind of :data:`SWAP_KINDS` and its mask grown by 0 to ``MAX_GROW``
     pixels (so a little clutter may stay around the object, as around an explanation's mask).
     """
-    from actmatch_lite.fill import random_backgrounds
+    from actmatch_lite.fill import dilate, random_backgrounds
 
     n = len(x)
     chosen = torch.rand(n, generator=gen) < fraction
     kind = torch.randint(len(SWAP_KINDS), (n,), generator=gen)
     grow = torch.randint(MAX_GROW + 1, (n,), generator=gen)
     bgs = random_backgrounds(x, SWAP_KINDS, mean=tuple(x.mean((0, 2, 3)).tolist()), generator=gen)
-    keep = masks.float()
-    grown = [keep]
-    for _ in range(MAX_GROW):
-        grown.append(F.max_pool2d(grown[-1], 3, stride=1, padding=1))
-    keep = torch.stack(grown)[grow, torch.arange(n)]
+    keep = torch.stack([dilate(masks.bool(), g) for g in range(MAX_GROW + 1)])[grow, torch.arange(n)].float()
     bg = bgs[kind, torch.arange(n)]
     out = keep * x + (1 - keep) * bg
     return torch.where(chosen[:, None, None, None], out, x)

@@ -11,6 +11,7 @@ from actmatch_lite.data import fmnist
 from actmatch_lite.metrics import robustness
 from actmatch_lite.models import ChecksumError, LoadedModel, available_models, load_model
 from actmatch_lite.models import imagenet
+from actmatch_lite.models.pooling import MaxPool2x2
 from actmatch_lite.paths import ENV_DATA_DIR, data_dir
 from actmatch_lite.train import swap_backgrounds
 
@@ -52,6 +53,28 @@ def test_unknown_model_names_the_valid_ones():
     with pytest.raises(ValueError, match="shapes-cnn"):
         load_model("vgg99")
     assert set(available_models()) == {"shapes-cnn", "fmnist-cnn", "efficientnet-lite0", "resnet18"}
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 8, 8), (2, 3, 7, 9), (3, 5, 6)])
+def test_fast_max_pool_matches_max_pool_bit_for_bit(shape):
+    g = torch.Generator().manual_seed(0)
+    h = torch.randn(shape, generator=g).relu()      # exact zeros: ties inside windows
+    h[..., :2, :2] = 0.5                             # a window of equal positive values
+    ref = torch.nn.MaxPool2d(2)(h)
+    with torch.no_grad():                            # the fast path
+        assert torch.equal(MaxPool2x2()(h), ref)
+        if h.dim() == 4:
+            assert torch.equal(MaxPool2x2()(h.contiguous(memory_format=torch.channels_last)), ref)
+    hg, hr = h.clone().requires_grad_(), h.clone().requires_grad_()
+    out = MaxPool2x2()(hg)                          # with a gradient: nn.MaxPool2d's forward and backward
+    torch.nn.MaxPool2d(2)(hr).backward(torch.ones_like(ref))
+    out.backward(torch.ones_like(ref))
+    assert torch.equal(out, ref) and torch.equal(hg.grad, hr.grad)
+
+
+def test_fast_max_pool_rejects_a_map_smaller_than_a_window_as_max_pool_does():
+    with torch.no_grad(), pytest.raises(RuntimeError, match="too small"):
+        MaxPool2x2()(torch.ones(1, 2, 1, 4))
 
 
 def test_corrupt_weights_raise_checksum_error(tmp_path, monkeypatch):

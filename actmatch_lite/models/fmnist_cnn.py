@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from actmatch_lite.data.fmnist import FMNIST_CLASSES
+from actmatch_lite.models.pooling import MaxPool2x2
 
 # (out channels, pool after?) per conv stage; about 92k parameters in all
 STAGES = ((16, True), (32, True), (64, False), (64, False))
@@ -36,7 +37,7 @@ class FashionCNN(nn.Module):
             layers[f"bn{i}"] = nn.BatchNorm2d(c_out)
             layers[f"relu{i}"] = nn.ReLU()
             if pool:
-                layers[f"pool{i}"] = nn.MaxPool2d(2)
+                layers[f"pool{i}"] = MaxPool2x2()
                 side //= 2
             c_in = c_out
         self.features = nn.Sequential(layers)

@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from actmatch_lite.data.shapes import SHAPE_CLASSES
+from actmatch_lite.models.pooling import MaxPool2x2
 
 WIDTHS = (16, 32, 64, 96)   # conv channels, shallow to deep (about 85k parameters in all)
 KERNEL = 3
@@ -41,7 +42,7 @@ class ShapesCNN(nn.Module):
             layers[f"bn{i}"] = nn.BatchNorm2d(c_out)
             layers[f"relu{i}"] = nn.ReLU()
             if i < len(widths):
-                layers[f"pool{i}"] = nn.MaxPool2d(2)
+                layers[f"pool{i}"] = MaxPool2x2()
             c_in = c_out
         self.features = nn.Sequential(layers)
         self.pool = nn.AdaptiveMaxPool2d(1)

@@ -20,8 +20,11 @@ Three settings go beyond the paper (all off in the ``paper-resnet18`` preset, se
   constraints at the end of the warm-up stop there; the others go on under ``m_st`` to repair their mask.
 * ``patience`` / ``stable_iou`` / ``stop_max_bin``: an image stops once its hard mask has stayed within IoU
   ``stable_iou`` of a reference for ``patience`` steps, its soft mask is decided (binarisation loss at most
-  ``stop_max_bin``) and it keeps the label on ``e`` and on that step's backgrounds.
-* ``keep``: return the final mask (authors), the latest one that satisfied those constraints, or the smallest.
+  ``stop_max_bin``) and it meets the constraints: the label is kept on ``e`` and on that step's backgrounds, and
+  lost when the mask region is removed (``λ_nec > 0``); the test is ``objective.constraints_met``.
+* ``keep``: return the final mask (authors), the latest one that met those constraints, or the smallest. A mask
+  that keeps the label but is not necessary ranks between one that meets everything and one that loses the
+  label, so an image whose necessity is never met still returns a sufficient mask.
 """
 from __future__ import annotations
 
@@ -39,7 +42,7 @@ from .config import ExplainConfig
 from .fill import apply_mask, make_fill
 from .frozen import frozen
 from .masknet import MaskUNet, default_spec
-from .objective import (Setup, active_weights, classifier_device, constraints_hold, explanation_warnings, feasible,
+from .objective import (Setup, active_weights, classifier_device, constraints_met, explanation_warnings, feasible,
                         fill_kept, kinds_at, objective, reference_pass, resolve, resolve_targets)
 
 PROGRESS_MIN_WORK = 2000  # progress=None shows a bar when steps × images reaches this (about a second of work)
@@ -123,7 +126,7 @@ def _optimise(setup: Setup, x, fill, logits_x, acts_x: Acts, y, seed: int, progr
     ref_m = torch.zeros(b, 1, h, w, dtype=torch.bool, device=x.device)
     out_soft = torch.zeros(b, 1, h, w, device=x.device)
     out_area = torch.ones(b, device=x.device)
-    had_feasible = torch.zeros(b, dtype=torch.bool, device=x.device)
+    held_met = torch.zeros(b, dtype=torch.long, device=x.device)    # tier of the mask held (objective.tiers)
     steps_run = torch.zeros(b, dtype=torch.long, device=x.device)
     show = progress if progress is not None else cfg.steps * b >= PROGRESS_MIN_WORK
     bar = tqdm(total=cfg.steps, desc="explain", disable=not show, leave=False)
@@ -137,33 +140,34 @@ def _optimise(setup: Setup, x, fill, logits_x, acts_x: Acts, y, seed: int, progr
             m_soft = net(xi, None if len(idx) == b else idx)
             hard = step >= cfg.soft_steps
             kinds = kinds_at(cfg, step)
-            total, terms, kept = objective(setup, xi, fi, zx, acts_i, yi, m_soft, gi, step=step, hard=hard,
-                                           kinds=kinds)
+            total, terms, met = objective(setup, xi, fi, zx, acts_i, yi, m_soft, gi, step=step, hard=hard,
+                                          kinds=kinds)
             m = m_soft.detach() > cfg.threshold
             if not hard:
                 # The forward passes saw m_soft: check the constraints on the hard mask itself.
-                kept = constraints_hold(setup, weights, xi, fi, m.to(x.dtype), yi, kinds, gi)
-            kept = feasible(kept, m)
+                met = constraints_met(setup, weights, xi, fi, m.to(x.dtype), yi, kinds, gi)
+            met = feasible(met, m)
+            holds = met == 2
             for k in weights:
                 history[k].append(float(terms[k].detach().mean()))
             history["total"].append(float(total.detach().mean()))
             history["hard_area"].append(float(m.float().mean()))
-            history["kept"].append(float(kept.float().mean()))
+            history["kept"].append(float((met > 0).float().mean()))
             # Compare with a reference that moves only when the mask leaves its neighbourhood, so a slow drift
             # adds up and resets the count while flicker of a few boundary pixels does not.
             same = _iou(m, ref_m[idx]) >= cfg.stable_iou
             unchanged[idx] = torch.where(same, unchanged[idx] + 1, 0)
             ref_m[idx] = torch.where(same.view(-1, 1, 1, 1), ref_m[idx], m)
-            keep = _keep(cfg.keep, kept, had_feasible[idx], m.flatten(1).float().mean(1), out_area[idx])
+            keep = _keep(cfg.keep, met, held_met[idx], m.flatten(1).float().mean(1), out_area[idx])
             out_soft[idx[keep]], out_area[idx[keep]] = m_soft.detach()[keep], m[keep].flatten(1).float().mean(1)
+            held_met[idx[keep]] = met[keep]
             steps_run[idx] = step + 1
-            had_feasible[idx] |= kept
             if cfg.patience is not None:
                 decided = losses.binarisation_loss(m_soft.detach()) <= cfg.stop_max_bin
-                active[idx[(unchanged[idx] >= cfg.patience) & kept & decided]] = False
+                active[idx[(unchanged[idx] >= cfg.patience) & holds & decided]] = False
             if step == cfg.soft_steps - 1:
                 # End of the soft warm-up: the straight-through phase only repairs masks that break the constraints.
-                active[idx[kept]] = False
+                active[idx[holds]] = False
             bar.update(1)
             bar.set_postfix(loss=history["total"][-1], training=int(active.sum()))
             if step == cfg.steps - 1 or not active.any():
@@ -176,16 +180,18 @@ def _optimise(setup: Setup, x, fill, logits_x, acts_x: Acts, y, seed: int, progr
     return out_soft, steps_run, history
 
 
-def _keep(rule: str, kept, was_feasible, area, kept_area) -> torch.Tensor:
+def _keep(rule: str, met, held_met, area, held_area) -> torch.Tensor:
     """``(b,)`` bool: replace the mask held for each image by this step's mask (``ExplainConfig.keep``)?
 
-    Until an image has had a feasible step, its latest mask is held whatever the rule.
+    ``met`` / ``held_met``: the tiers (``objective.tiers``) of this step's mask and of the held one. A higher tier
+    always wins; within the held tier, ``last_feasible`` takes the latest mask and ``smallest_feasible`` the
+    smaller one. While every mask so far has lost the label (tier 0), the latest one is held whatever the rule.
     """
     if rule == "final":
-        return torch.ones_like(kept)
+        return torch.ones_like(met, dtype=torch.bool)
     if rule == "last_feasible":
-        return ~was_feasible | kept
-    return ~was_feasible | (kept & (area <= kept_area))
+        return met >= held_met
+    return (met > held_met) | ((met == held_met) & ((met == 0) | (area <= held_area)))
 
 
 def _iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

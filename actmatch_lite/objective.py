@@ -8,7 +8,7 @@ For an image ``x`` with target ``y*``, a soft mask ``m_soft`` and the mask the f
 
 with each term one pure function of :mod:`actmatch_lite.losses`. A term whose weight is 0 is not computed.
 :func:`resolve` fills the unset choices (taps, tap weights, distances, mean colour) from a ``LoadedModel``;
-:func:`constraints_hold` is the test a hard mask must pass to count as an explanation.
+:func:`constraints_met` is the test a hard mask must pass to count as an explanation.
 """
 from __future__ import annotations
 
@@ -112,8 +112,8 @@ def reference_pass(setup: Setup, x: torch.Tensor):
 
 def objective(setup: Setup, x, fill, logits_x, acts_x, y, m_soft, gens, *, step: int = 0, hard: bool = True,
               kinds: tuple[str, ...] | None = None) -> tuple[torch.Tensor, dict, torch.Tensor]:
-    """The per-image objective ``L (B,)`` = Σ_k λ_k term_k, the terms ``{k: (B,)}``, and whether each image kept
-    its label (on ``e`` and on every background composite).
+    """The per-image objective ``L (B,)`` = Σ_k λ_k term_k, the terms ``{k: (B,)}``, and the constraint tier each
+    image's forward mask reaches (:func:`tiers`).
 
     ``hard``: the forward passes mask with ``m_st`` (paper) or, during a soft warm-up, with ``m_soft``; ``step``
     picks the background kinds when the config draws them in turn (``backgrounds_per_step``), unless ``kinds``
@@ -123,13 +123,13 @@ def objective(setup: Setup, x, fill, logits_x, acts_x, y, m_soft, gens, *, step:
     weights = active_weights(cfg)
     m_fwd = straight_through(m_soft, cfg.threshold) if hard else m_soft
     kinds = kinds if kinds is not None else kinds_at(cfg, step)
-    terms, kept = loss_terms(setup, weights, x, fill, logits_x, m_soft, m_fwd, y, kinds, acts_x, gens)
+    terms, met = loss_terms(setup, weights, x, fill, logits_x, m_soft, m_fwd, y, kinds, acts_x, gens)
     total = sum(weights[k] * terms[k] for k in weights)
     if not torch.isfinite(total).all():
         bad = [k for k, v in terms.items() if not torch.isfinite(v).all()]
         raise FloatingPointError(f"the loss became NaN or inf at step {step} (terms {bad}); lower the learning rate "
                                  "or the weights of those terms")
-    return total, terms, kept
+    return total, terms, met
 
 
 def kinds_at(cfg: ExplainConfig, step: int) -> tuple[str, ...]:
@@ -156,8 +156,8 @@ def background_logits(setup: Setup, x, m, kinds, gens) -> torch.Tensor:
 
 
 def loss_terms(setup: Setup, weights, x, fill, logits_x, m_soft, m_fwd, y, kinds, acts_x: Acts, gens):
-    """Per-image loss terms ``{name: (b,)}`` and whether each image keeps its label on ``e`` and on every
-    background composite.
+    """Per-image loss terms ``{name: (b,)}`` and the constraint tier each image reaches (:func:`tiers`), read
+    from the same forward passes.
 
     ``m_fwd`` is the mask the forward passes use: the straight-through mask (paper), or ``m_soft`` during the
     soft warm-up. Backgrounds of ``kinds`` are drawn from ``gens`` (one generator per image).
@@ -186,26 +186,39 @@ def loss_terms(setup: Setup, weights, x, fill, logits_x, m_soft, m_fwd, y, kinds
         terms["rob"] = losses.sufficiency_loss(logits_bg, y, form=cfg.rob_form, logits_x=logits_x,
                                                temperature=cfg.temperature)
         kept = kept & (logits_bg.argmax(2) == y).all(0)
+    necessary = torch.ones_like(kept)
     if "nec" in weights:
         logits_comp = model(losses.complement(x, m_fwd, fill))
         terms["nec"] = losses.necessity_loss(logits_x, logits_comp, y, margin=cfg.nec_margin, form=cfg.nec_form)
-    return terms, kept
+        necessary = logits_comp.argmax(1) != y
+    return terms, tiers(kept, necessary)
+
+
+def tiers(kept: torch.Tensor, necessary: torch.Tensor) -> torch.Tensor:
+    """``(b,)`` long, how far a mask meets the abductive constraints: ``2`` all of them (the label is kept on ``e``
+    and on the backgrounds, and lost on the complement when ``λ_nec > 0``), ``1`` the label is kept but removing
+    the mask keeps it too, ``0`` the label is lost. ``2 · kept`` when necessity is not asked for."""
+    return kept.long() * (1 + necessary.long())
 
 
 @torch.no_grad()
-def constraints_hold(setup: Setup, weights, x, fill, m, y, kinds, gens) -> torch.Tensor:
-    """``(b,)`` bool: the hard mask ``m`` keeps the label on ``e`` and on fresh backgrounds of ``kinds``."""
+def constraints_met(setup: Setup, weights, x, fill, m, y, kinds, gens) -> torch.Tensor:
+    """The tier (:func:`tiers`) the hard mask ``m`` reaches: the label on ``e`` and on fresh backgrounds of
+    ``kinds`` (when ``λ_rob > 0``), and on the complement ``(1 - m) ⊙ x + m ⊙ fill`` (when ``λ_nec > 0``)."""
     kept = setup.model(apply_mask(x, m, fill)).argmax(1) == y
     if "rob" in weights:
         kept = kept & (background_logits(setup, x, m, kinds, gens).argmax(2) == y).all(0)
-    return kept
+    necessary = torch.ones_like(kept)
+    if "nec" in weights:
+        necessary = setup.model(losses.complement(x, m, fill)).argmax(1) != y
+    return tiers(kept, necessary)
 
 
 def feasible(kept: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
     """``(b,)`` bool: the hard mask ``m (b, 1, H, W)`` is feasible, i.e. it keeps the label (``kept``) and is not
-    empty. An empty mask explains nothing, even where the fill alone is classified ``y`` (fmnist-cnn calls a black
+    empty. Given tiers (:func:`tiers`) instead of ``kept``, an empty mask gets tier 0. An empty mask explains nothing, even where the fill alone is classified ``y`` (fmnist-cnn calls a black
     image "T-shirt/top", shapes-cnn calls it "triangle"). Both regimes' keep rules use this test."""
-    return kept & m.flatten(1).any(1)
+    return kept * m.flatten(1).any(1)
 
 
 @torch.no_grad()

@@ -131,14 +131,43 @@ def test_shapes_cnn_explanations_keep_the_label():
     assert kept.all() and (ex.area > 0).all() and (ex.area < 0.5).all()
 
 
+@pytest.mark.slow
+def test_the_shapes_preset_returns_a_necessary_mask_when_it_can_and_a_sufficient_one_when_it_cannot():
+    """Image 30 of make_shapes(64, seed=2024) (explainer seed 30) met sufficiency at the end of the warm-up with a
+    mask whose removal kept the label; the necessity test in constraints_met sends it on to a necessary mask.
+    Image 23 never reaches one in 130 steps and falls back to a sufficient mask (tier 1), not to its last mask."""
+    from actmatch_lite import metrics
+    from actmatch_lite.data.shapes import make_shapes
+    from actmatch_lite.models.registry import load_model
+    lm = load_model("shapes-cnn", device="cpu")
+    d = make_shapes(64, seed=2024)
+    for j, necessary in ((30, 1.0), (23, 0.0)):
+        ex = explain(lm, d.x[j:j + 1], seed=j, progress=False)
+        assert metrics.sufficiency(lm.clf, d.x[j:j + 1], ex.mask, ex.target).tolist() == [1.0]
+        assert metrics.necessity(lm.clf, d.x[j:j + 1], ex.mask, ex.target).tolist() == [necessary]
+
+
 def test_keep_rules_pick_the_final_the_last_feasible_or_the_smallest_feasible_mask():
     from actmatch_lite.explainer import _keep
-    kept, was = torch.tensor([True, True, False, False]), torch.tensor([False, True, True, False])
-    area, held = torch.tensor([0.3, 0.5, 0.1, 0.2]), torch.tensor([1.0, 0.4, 0.6, 1.0])
-    assert _keep("final", kept, was, area, held).tolist() == [True, True, True, True]
-    assert _keep("last_feasible", kept, was, area, held).tolist() == [True, True, False, True]
-    # image 1 is feasible but larger than the feasible mask it holds; image 3 has never been feasible
-    assert _keep("smallest_feasible", kept, was, area, held).tolist() == [True, False, False, True]
+    # tiers (objective.tiers): 2 every constraint holds, 1 the label is kept but the mask is not necessary, 0 lost
+    met, held = torch.tensor([2, 2, 0, 0, 1, 2, 1]), torch.tensor([0, 2, 2, 0, 2, 1, 1])
+    area, held_area = torch.tensor([0.3, 0.5, 0.1, 0.2, 0.1, 0.5, 0.5]), torch.tensor([1.0, 0.4, 0.6, 1.0, 0.3, 0.2, 0.2])
+    assert _keep("final", met, held, area, held_area).tolist() == [True] * 7
+    # a lower tier never replaces a higher one (image 4), a higher tier always does (image 5)
+    assert _keep("last_feasible", met, held, area, held_area).tolist() == [True, True, False, True, False, True, True]
+    # image 1 is feasible but larger than the feasible mask it holds; image 3 has never kept the label;
+    # image 6 is larger than the held mask of its tier
+    assert _keep("smallest_feasible", met, held, area, held_area).tolist() == [True, False, False, True, False, True,
+                                                                               False]
+
+
+def test_tiers_rank_every_constraint_above_the_label_alone_above_nothing():
+    from actmatch_lite.objective import feasible, tiers
+    kept, necessary = torch.tensor([True, True, False, False]), torch.tensor([True, False, True, False])
+    assert tiers(kept, necessary).tolist() == [2, 1, 0, 0]
+    m = torch.zeros(4, 1, 2, 2, dtype=torch.bool)
+    m[:3, 0, 0, 0] = True                              # image 3's mask is empty
+    assert feasible(tiers(kept, torch.ones(4, dtype=torch.bool)), m).tolist() == [2, 2, 0, 0]
 
 
 def test_feasible_keep_rules_return_a_mask_that_keeps_the_label_when_any_step_did():

@@ -66,11 +66,12 @@ class ExplainConfig:
     steps: int = 880                 # maximum number of steps
     lr: float = 5e-5                 # Adam
     patience: int | None = None      # early stop of an image once its hard mask is unchanged for this many steps
-                                     # and its label is kept on e and on every background; None: never stop early
+                                     # and meets the constraints: its label is kept on e and on every background
+                                     # and, when lambda_nec > 0, lost on the complement; None: never stop early
     keep: str = "final"              # which mask each image returns: "final" (authors), "last_feasible" (the latest
-                                     # non-empty hard mask that kept the label on e and on the backgrounds) or
-                                     # "smallest_feasible" (the feasible one of least area: a minimal sufficient mask);
-                                     # the feasible choices fall back to the final mask when no step was feasible
+                                     # non-empty hard mask that met those constraints) or "smallest_feasible" (the
+                                     # feasible one of least area: a minimal sufficient mask). Without a feasible
+                                     # step, a mask that kept the label (not necessary) comes next, then the final one
     stop_max_bin: float = 1.0        # ... and only once its mask is decided: mean m_soft (1 - m_soft) at most this
                                      # (1: no condition; a soft mask hovering at the threshold has not converged)
     stable_iou: float = 1.0          # "unchanged": IoU with a reference mask at least this (1: identical); the

@@ -43,7 +43,7 @@ from .fill import apply_mask, make_fill
 from .frozen import frozen
 from .masknet import MaskUNet, default_spec
 from .objective import (Setup, active_weights, classifier_device, constraints_met, explanation_warnings, feasible,
-                        fill_kept, kinds_at, objective, reference_pass, resolve, resolve_targets)
+                        fill_kept, kinds_at, necessary, objective, reference_pass, resolve, resolve_targets)
 
 PROGRESS_MIN_WORK = 2000  # progress=None shows a bar when steps × images reaches this (about a second of work)
 
@@ -64,8 +64,8 @@ class Explanation:
     steps_run: torch.Tensor     # (B,) steps each image ran before it stopped
     seconds: float
     config: ExplainConfig
-    warnings: tuple[str, ...]   # one line per problem image: collapsed mask, label lost, or vacuous sufficiency
-    #                             (the fill alone is classified y*)
+    warnings: tuple[str, ...]   # one line per problem image: collapsed mask, label lost, vacuous sufficiency
+    #                             (the fill alone is classified y*), or, when lambda_nec > 0, necessity not met
 
     @property
     def area(self) -> torch.Tensor:
@@ -101,12 +101,13 @@ def explain(clf, x: torch.Tensor, *, config: ExplainConfig | str | None = None, 
         with torch.no_grad():
             logits_e = model(e)
         vacuous = fill_kept(setup, fill, y)
+        nec = necessary(setup, x, fill, m, y) if "nec" in active_weights(cfg) else None
         prob_after = logits_e.softmax(1).gather(1, y[:, None])[:, 0]
         prob_before = logits_x.softmax(1).gather(1, y[:, None])[:, 0]
     return Explanation(mask=m.cpu(), soft_mask=m_soft.cpu(), explanation=e.cpu(), target=y.cpu(),
                        prob_before=prob_before.cpu(), prob_after=prob_after.cpu(), history=history,
                        steps_run=steps_run.cpu(), seconds=time.perf_counter() - start, config=cfg,
-                       warnings=explanation_warnings(m, logits_e.argmax(1) == y, y, vacuous))
+                       warnings=explanation_warnings(m, logits_e.argmax(1) == y, y, vacuous, nec))
 
 
 def _optimise(setup: Setup, x, fill, logits_x, acts_x: Acts, y, seed: int, progress):

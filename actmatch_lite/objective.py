@@ -208,10 +208,13 @@ def constraints_met(setup: Setup, weights, x, fill, m, y, kinds, gens) -> torch.
     kept = setup.model(apply_mask(x, m, fill)).argmax(1) == y
     if "rob" in weights:
         kept = kept & (background_logits(setup, x, m, kinds, gens).argmax(2) == y).all(0)
-    necessary = torch.ones_like(kept)
-    if "nec" in weights:
-        necessary = setup.model(losses.complement(x, m, fill)).argmax(1) != y
-    return tiers(kept, necessary)
+    return tiers(kept, necessary(setup, x, fill, m, y) if "nec" in weights else torch.ones_like(kept))
+
+
+@torch.no_grad()
+def necessary(setup: Setup, x, fill, m, y) -> torch.Tensor:
+    """``(b,)`` bool: removing the hard mask ``m`` loses the label, ``argmax f((1 - m) ⊙ x + m ⊙ fill) ≠ y``."""
+    return setup.model(losses.complement(x, m.to(x.dtype), fill)).argmax(1) != y
 
 
 def feasible(kept: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
@@ -230,10 +233,11 @@ def fill_kept(setup: Setup, fill: torch.Tensor, y: torch.Tensor) -> torch.Tensor
     return setup.model(fill).argmax(1) == y
 
 
-def explanation_warnings(m: torch.Tensor, kept: torch.Tensor, y: torch.Tensor,
-                         vacuous: torch.Tensor) -> tuple[str, ...]:
-    """One line per image whose mask collapsed (empty or full), whose explanation lost the label, or whose
-    sufficiency proves nothing (``vacuous``: the fill alone is classified ``y``, :func:`fill_kept`)."""
+def explanation_warnings(m: torch.Tensor, kept: torch.Tensor, y: torch.Tensor, vacuous: torch.Tensor,
+                         necessary: torch.Tensor | None = None) -> tuple[str, ...]:
+    """One line per image whose mask collapsed (empty or full), whose explanation lost the label, whose
+    sufficiency proves nothing (``vacuous``: the fill alone is classified ``y``, :func:`fill_kept`), or, when
+    ``necessary`` is given (the config asks for necessity), whose removal keeps the label (:func:`necessary`)."""
     area = m.flatten(1).float().mean(1)
     out = []
     for i in range(len(m)):
@@ -247,4 +251,8 @@ def explanation_warnings(m: torch.Tensor, kept: torch.Tensor, y: torch.Tensor,
             out.append(f"image {i}: the fill alone is classified {int(y[i])}, so keeping the label on this fill "
                        "says nothing about the mask (vacuous sufficiency); check robustness on other backgrounds "
                        "and necessity")
+        if necessary is not None and not necessary[i] and 0 < area[i] < 1:
+            out.append(f"image {i}: removing the mask keeps the label {int(y[i])} (necessity not met): the rest of "
+                       "the image still carries the class, e.g. another instance (explain_instances) or the "
+                       "object's silhouette; raise lambda_nec or lower lambda_area")
     return tuple(out)

@@ -145,6 +145,19 @@ def test_the_shapes_preset_returns_a_necessary_mask_when_it_can_and_a_sufficient
         ex = explain(lm, d.x[j:j + 1], seed=j, progress=False)
         assert metrics.sufficiency(lm.clf, d.x[j:j + 1], ex.mask, ex.target).tolist() == [1.0]
         assert metrics.necessity(lm.clf, d.x[j:j + 1], ex.mask, ex.target).tolist() == [necessary]
+        assert any("necessity not met" in w for w in ex.warnings) == (necessary == 0.0)
+
+
+def test_warnings_name_an_unnecessary_mask_only_when_necessity_is_asked_for():
+    from actmatch_lite.objective import explanation_warnings
+    m = torch.zeros(3, 1, 4, 4, dtype=torch.bool)
+    m[:2, 0, :2, :2] = True                           # image 2's mask is empty
+    kept, y, vacuous = torch.ones(3, dtype=torch.bool), torch.tensor([1, 2, 3]), torch.zeros(3, dtype=torch.bool)
+    necessary = torch.tensor([True, False, False])
+    lines = explanation_warnings(m, kept, y, vacuous, necessary)
+    assert [w for w in lines if "necessity not met" in w] == [w for w in lines if w.startswith("image 1:")]
+    assert any("image 2: empty mask" in w for w in lines)   # an empty mask is reported as collapsed instead
+    assert not any("necessity" in w for w in explanation_warnings(m, kept, y, vacuous))
 
 
 def test_keep_rules_pick_the_final_the_last_feasible_or_the_smallest_feasible_mask():

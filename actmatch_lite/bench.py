@@ -40,9 +40,9 @@ def all_methods(suite: Suite) -> list[str]:
     return [ACTMATCH, *([AMORTIZED] if suite.amortized else []), *BASELINES]
 
 
-def explainer_config(lm, steps: int | None = None) -> ExplainConfig:
-    """The model's preset; ``steps`` (when given) replaces its number of steps."""
-    cfg = get_preset(lm.preset)
+def explainer_config(lm, steps: int | None = None, preset: str | None = None) -> ExplainConfig:
+    """The preset ``preset`` (default: the model's); ``steps`` (when given) replaces its number of steps."""
+    cfg = get_preset(preset or lm.preset)
     return dataclasses.replace(cfg, steps=steps) if steps is not None else cfg
 
 
@@ -93,8 +93,11 @@ def run_seed(suite: Suite, lm, cfg: ExplainConfig, seed: int, n: int, methods: l
 
 
 def run_bench(suite_name: str, n: int | None = None, seeds=DEFAULT_SEEDS, methods=None, steps: int | None = None,
-              batch: int | None = None, time_b1: bool = True, progress: bool = True) -> dict:
-    """The whole benchmark of one suite; returns the JSON-ready result (shape in :mod:`actmatch_lite.report`)."""
+              batch: int | None = None, time_b1: bool = True, progress: bool = True, preset: str | None = None) -> dict:
+    """The whole benchmark of one suite; returns the JSON-ready result (shape in :mod:`actmatch_lite.report`).
+
+    ``preset``: the explainer's preset (default: the model's). The baselines are held to its masks' area; the
+    shipped amortized explainer, trained with the model's preset, is then skipped."""
     suite = get_suite(suite_name)
     n = n or suite.default_n
     methods = list(methods or all_methods(suite))
@@ -104,13 +107,16 @@ def run_bench(suite_name: str, n: int | None = None, seeds=DEFAULT_SEEDS, method
     if ACTMATCH not in methods:
         methods.insert(0, ACTMATCH)   # the baselines' area comes from our mask
     lm = load_model(suite.model, device="cpu")
-    cfg = explainer_config(lm, steps)
+    preset = preset or lm.preset
+    cfg = explainer_config(lm, steps, preset)
     notes = ["baselines are held to the area of the actmatch hard mask (the same k pixels per image); "
              "actmatch-amortized keeps its own area"]
-    if cfg.steps != get_preset(lm.preset).steps:
-        notes.append(f"explainer steps {cfg.steps} instead of the preset's {get_preset(lm.preset).steps}")
+    if cfg.steps != get_preset(preset).steps:
+        notes.append(f"explainer steps {cfg.steps} instead of the preset's {get_preset(preset).steps}")
     amz, skipped = None, {}
-    if AMORTIZED in methods:
+    if AMORTIZED in methods and preset != lm.preset:
+        skipped[AMORTIZED] = f"the shipped amortized explainer was trained with preset {lm.preset!r}, not {preset!r}"
+    elif AMORTIZED in methods:
         try:
             amz = load_amortized_explainer(lm)
         except Skipped as err:
@@ -127,7 +133,7 @@ def run_bench(suite_name: str, n: int | None = None, seeds=DEFAULT_SEEDS, method
             for name in active:
                 per_seed[name].append(values[name])
     result = {"suite": suite.name, "n": n, "seeds": list(seeds), "machine": report.machine(), "model": lm.name,
-              "data": f"{suite.data}; source: {source}", "fill": cfg.fill, "preset": lm.preset,
+              "data": f"{suite.data}; source: {source}", "fill": cfg.fill, "preset": preset,
               "config": dataclasses.asdict(cfg), "batch": batch or suite.batch,
               "notes": notes, "methods": {}}
     for name in methods:
@@ -156,6 +162,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--seeds", type=int, nargs="+", default=list(DEFAULT_SEEDS), help="data seeds (default 101 102 103)")
     p.add_argument("--methods", nargs="+", default=None, help="a subset of methods (default: all)")
     p.add_argument("--steps", type=int, default=None, help="explainer steps (default: the preset's)")
+    p.add_argument("--preset", default=None, help="explainer preset (default: the model's; not for sanity)")
     p.add_argument("--batch", type=int, default=None, help="images per explainer call (default: the suite's)")
     p.add_argument("--no-b1", action="store_true", help="skip the batch-1 timing")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
@@ -168,6 +175,8 @@ def run(args) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.suite == "sanity":
+        if args.preset:
+            raise ValueError("bench sanity runs the model's own preset; drop --preset")
         from .sanity import format_sanity, run_sanity
         if args.sanity_suite is None:
             raise ValueError("bench sanity needs a suite: python -m actmatch_lite bench sanity shapes")
@@ -176,7 +185,8 @@ def run(args) -> int:
         text = format_sanity(result)
     else:
         result = run_bench(args.suite, n=args.n, seeds=args.seeds, methods=args.methods, steps=args.steps,
-                           batch=args.batch, time_b1=not args.no_b1, progress=not args.no_progress)
+                           batch=args.batch, time_b1=not args.no_b1, progress=not args.no_progress,
+                           preset=args.preset)
         text = format_result(result)
     print(text)
     if args.json:

@@ -219,8 +219,9 @@ def necessary(setup: Setup, x, fill, m, y) -> torch.Tensor:
 
 def feasible(kept: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
     """``(b,)`` bool: the hard mask ``m (b, 1, H, W)`` is feasible, i.e. it keeps the label (``kept``) and is not
-    empty. Given tiers (:func:`tiers`) instead of ``kept``, an empty mask gets tier 0. An empty mask explains nothing, even where the fill alone is classified ``y`` (fmnist-cnn calls a black
-    image "T-shirt/top", shapes-cnn calls it "triangle"). Both regimes' keep rules use this test."""
+    empty. An empty mask explains nothing, even where the fill alone is classified ``y`` (fmnist-cnn calls a black
+    image "T-shirt/top", shapes-cnn calls it "triangle"). Both regimes' keep rules use this test. Given tiers
+    (:func:`tiers`) instead of ``kept``, it returns them with an empty mask's set to 0."""
     return kept * m.flatten(1).any(1)
 
 

@@ -2,7 +2,7 @@
 # Regenerate every table of benchmarks/RESULTS.md on this machine.
 # Each command prints a markdown table (saved as benchmarks/<name>.md) and writes benchmarks/<name>.json;
 # ablations also write <name>_sweep.png and <name>_ablations.png. Progress bars go to stderr.
-# Usage: benchmarks/run_all.sh [name ...]   (default: all; names: shapes fmnist canvases photos sanity_shapes
+# Usage: benchmarks/run_all.sh [name ...]   (default: all; names: shapes fmnist fmnist_necessary canvases photos sanity_shapes
 #        ablate_shapes sweep_shapes ablate_fmnist, and the tune_* tables below)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,6 +12,7 @@ SEEDS="101 102 103"
 declare -A CMD=(
   [shapes]="bench shapes --n 64 --seeds $SEEDS"
   [fmnist]="bench fmnist --n 64 --seeds $SEEDS"
+  [fmnist_necessary]="bench fmnist --preset fmnist-necessary --n 64 --seeds $SEEDS"
   [canvases]="bench canvases --n 8 --seeds $SEEDS"
   [photos]="bench photos --n 3 --seeds 101"   # the photos are fixed; a seed only changes explainer and random baselines
   [sanity_shapes]="bench sanity shapes --n 16 --seeds $SEEDS"
@@ -29,7 +30,7 @@ declare -A TUNE=(
   [tune_fmnist_1800]="tune_explainer.py fmnist --seed 1800 --n 64"
   [tune_photos]="tune_photos.py"
 )
-ORDER=(shapes fmnist canvases photos sanity_shapes ablate_shapes sweep_shapes ablate_fmnist "${!TUNE[@]}")
+ORDER=(shapes fmnist fmnist_necessary canvases photos sanity_shapes ablate_shapes sweep_shapes ablate_fmnist "${!TUNE[@]}")
 
 for name in "${@:-${ORDER[@]}}"; do
   if [[ -n "${TUNE[$name]:-}" ]]; then

@@ -44,6 +44,17 @@ def test_tiny_bench_writes_json_of_the_documented_shape(tmp_path, capsys, no_amo
     assert "AMD" in printed or result["machine"]["cpu"] in printed
 
 
+def test_another_preset_sets_the_explainer_and_skips_the_amortized_network_trained_for_the_model_preset(tmp_path):
+    path = tmp_path / "fmnist.json"
+    assert bench.main(["fmnist", *TINY, "--preset", "fmnist-necessary", "--methods", "actmatch",
+                       "actmatch-amortized", "random", "--json", str(path)]) == 0
+    result = json.loads(path.read_text())
+    assert result["preset"] == "fmnist-necessary" and result["config"]["lambda_nec"] == 4.0
+    assert "trained with preset 'fmnist'" in result["methods"]["actmatch-amortized"]["skipped"]
+    with pytest.raises(ValueError, match="drop --preset"):
+        bench.main(["sanity", "fmnist", *TINY, "--preset", "fmnist-necessary"])
+
+
 def test_unknown_method_is_refused():
     with pytest.raises(ValueError, match="unknown methods"):
         bench.run_bench("shapes", n=1, seeds=(101,), methods=["actmatch", "lime"], steps=1, progress=False)

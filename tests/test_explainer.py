@@ -164,7 +164,8 @@ def test_keep_rules_pick_the_final_the_last_feasible_or_the_smallest_feasible_ma
     from actmatch_lite.explainer import _keep
     # tiers (objective.tiers): 2 every constraint holds, 1 the label is kept but the mask is not necessary, 0 lost
     met, held = torch.tensor([2, 2, 0, 0, 1, 2, 1]), torch.tensor([0, 2, 2, 0, 2, 1, 1])
-    area, held_area = torch.tensor([0.3, 0.5, 0.1, 0.2, 0.1, 0.5, 0.5]), torch.tensor([1.0, 0.4, 0.6, 1.0, 0.3, 0.2, 0.2])
+    area = torch.tensor([0.3, 0.5, 0.1, 0.2, 0.1, 0.5, 0.5])
+    held_area = torch.tensor([1.0, 0.4, 0.6, 1.0, 0.3, 0.2, 0.2])
     assert _keep("final", met, held, area, held_area).tolist() == [True] * 7
     # a lower tier never replaces a higher one (image 4), a higher tier always does (image 5)
     assert _keep("last_feasible", met, held, area, held_area).tolist() == [True, True, False, True, False, True, True]

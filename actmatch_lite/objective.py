@@ -186,12 +186,12 @@ def loss_terms(setup: Setup, weights, x, fill, logits_x, m_soft, m_fwd, y, kinds
         terms["rob"] = losses.sufficiency_loss(logits_bg, y, form=cfg.rob_form, logits_x=logits_x,
                                                temperature=cfg.temperature)
         kept = kept & (logits_bg.argmax(2) == y).all(0)
-    necessary = torch.ones_like(kept)
+    lost = torch.ones_like(kept)          # removing the mask loses the label (vacuously true without λ_nec)
     if "nec" in weights:
         logits_comp = model(losses.complement(x, m_fwd, fill))
         terms["nec"] = losses.necessity_loss(logits_x, logits_comp, y, margin=cfg.nec_margin, form=cfg.nec_form)
-        necessary = logits_comp.argmax(1) != y
-    return terms, tiers(kept, necessary)
+        lost = logits_comp.argmax(1) != y
+    return terms, tiers(kept, lost)
 
 
 def tiers(kept: torch.Tensor, necessary: torch.Tensor) -> torch.Tensor:
@@ -235,10 +235,10 @@ def fill_kept(setup: Setup, fill: torch.Tensor, y: torch.Tensor) -> torch.Tensor
 
 
 def explanation_warnings(m: torch.Tensor, kept: torch.Tensor, y: torch.Tensor, vacuous: torch.Tensor,
-                         necessary: torch.Tensor | None = None) -> tuple[str, ...]:
+                         necessary_met: torch.Tensor | None = None) -> tuple[str, ...]:
     """One line per image whose mask collapsed (empty or full), whose explanation lost the label, whose
     sufficiency proves nothing (``vacuous``: the fill alone is classified ``y``, :func:`fill_kept`), or, when
-    ``necessary`` is given (the config asks for necessity), whose removal keeps the label (:func:`necessary`)."""
+    ``necessary_met`` is given (the config asks for necessity), whose removal keeps the label (:func:`necessary`)."""
     area = m.flatten(1).float().mean(1)
     out = []
     for i in range(len(m)):
@@ -252,7 +252,7 @@ def explanation_warnings(m: torch.Tensor, kept: torch.Tensor, y: torch.Tensor, v
             out.append(f"image {i}: the fill alone is classified {int(y[i])}, so keeping the label on this fill "
                        "says nothing about the mask (vacuous sufficiency); check robustness on other backgrounds "
                        "and necessity")
-        if necessary is not None and not necessary[i] and 0 < area[i] < 1:
+        if necessary_met is not None and not necessary_met[i] and 0 < area[i] < 1:
             out.append(f"image {i}: removing the mask keeps the label {int(y[i])} (necessity not met): the rest of "
                        "the image still carries the class, e.g. another instance (explain_instances) or the "
                        "object's silhouette; raise lambda_nec or lower lambda_area")

@@ -42,6 +42,7 @@ from .explainer import Explanation, explain
 from .fill import apply_mask, dilate, make_fill, remove_mask
 from .frozen import frozen
 from .models.spec import LoadedModel
+from .objective import classifier_device
 
 MIN_PROB = 0.7                     # see the module docstring for how it was chosen (tuning seed 5, not evaluation)
 EIGHT_NEIGHBOURS = [[1, 1, 1], [1, 1, 1], [1, 1, 1]]
@@ -125,12 +126,13 @@ def explain_instances(clf, x: torch.Tensor, *, max_instances: int = 4, target: i
                          f"got {max_instances}, {min_prob}, {exclude_margin}, {split!r}")
     if target is not None and classes is not None:
         raise InputError("give target= (one class) or classes= (several), not both")
+    x = x.detach().to(classifier_device(model, None))   # the caller's model stays where it is; the images follow it
     fill_kind = cfg.fill if cfg is not None else "mean"
     if explain_fn is None:
         def explain_fn(xi, c, s):
             return explain(clf, xi, config=cfg, target=c, seed=s)
     start = time.perf_counter()
-    out = [_one_image(model, x[b:b + 1].detach(), make_fill(x[b:b + 1], fill_kind, mean=lm.mean if lm else None),
+    out = [_one_image(model, x[b:b + 1], make_fill(x[b:b + 1], fill_kind, mean=lm.mean if lm else None),
                       target, classes, max_instances, seed, min_prob, exclude_margin, split, explain_fn)
            for b in range(len(x))]
     return InstanceExplanations(*(tuple(field) for field in zip(*out)), seconds=time.perf_counter() - start)

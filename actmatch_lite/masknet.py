@@ -34,6 +34,42 @@ def straight_through(m_soft: torch.Tensor, threshold: float = 0.5) -> torch.Tens
     return m_soft + (m - m_soft).detach()
 
 
+def _linear_weights(n_in: int, n_out: int, like: torch.Tensor) -> torch.Tensor:
+    """``(n_out, n_in)``: row i holds the weights 1-D linear interpolation (``align_corners=False``) gives output i."""
+    eye = torch.eye(n_in, dtype=like.dtype, device=like.device)[:, None]
+    return F.interpolate(eye, size=n_out, mode="linear", align_corners=False)[:, 0].T
+
+
+class _BilinearUpsample(torch.autograd.Function):
+    """``F.interpolate(z, size, mode="bilinear")`` forward; its exact adjoint as two matrix products backward.
+
+    CUDA's own backward scatters with atomic adds, in whatever order threads finish, so seeded runs differ. Bilinear
+    interpolation is separable, ``Z_out = A_h Z A_wᵀ``, so the gradient is ``A_hᵀ G A_w``: fixed-order sums.
+    """
+
+    @staticmethod
+    def forward(ctx, z, size):
+        ctx.in_size = z.shape[-2:]
+        return F.interpolate(z, size=size, mode="bilinear", align_corners=False)
+
+    @staticmethod
+    def backward(ctx, g):
+        (h_in, w_in), (h_out, w_out) = ctx.in_size, g.shape[-2:]
+        a_h, a_w = _linear_weights(h_in, h_out, g), _linear_weights(w_in, w_out, g)
+        return torch.einsum("oh,bcop,pw->bchw", a_h, g, a_w), None
+
+
+def upsample_bilinear(z: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Bilinear upsampling of ``z (B, C, h, w)`` to ``size`` (``align_corners=False``), deterministic on every device.
+
+    On the CPU this is ``F.interpolate`` itself (its backward is deterministic there); on a GPU the backward is
+    :class:`_BilinearUpsample`'s.
+    """
+    if z.is_cuda:
+        return _BilinearUpsample.apply(z, size)
+    return F.interpolate(z, size=size, mode="bilinear", align_corners=False)
+
+
 @dataclass(frozen=True)
 class MaskNetSpec:
     """Shape of the U-Net. ``width``: channels at the first level, doubled at every level down;
@@ -156,7 +192,7 @@ class MaskUNet(nn.Module):
             h = F.relu(self.up[level](torch.cat([h, skip], 1), index))
         z = self.head(h, index)
         if z.shape[-2:] != x.shape[-2:]:
-            z = F.interpolate(z, size=x.shape[-2:], mode="bilinear", align_corners=False)
+            z = upsample_bilinear(z, tuple(x.shape[-2:]))
         return z
 
     def forward(self, x: torch.Tensor, index: torch.Tensor | None = None) -> torch.Tensor:

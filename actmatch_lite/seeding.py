@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 import torch
@@ -22,3 +24,21 @@ def pick_device(device: str | torch.device | None = None) -> torch.device:
     if device is not None:
         return torch.device(device)
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+@contextmanager
+def deterministic_kernels() -> Iterator[None]:
+    """cuDNN's deterministic algorithms inside the block; the caller's cuDNN settings come back on exit.
+
+    On a GPU, cuDNN picks convolution algorithms by speed, and some accumulate gradients with atomic adds in
+    whatever order threads finish, so two runs of the same seeded mask training drift apart. On an H200, before
+    this and ``masknet.upsample_bilinear``, the masks of two identical calls on one shapes batch overlapped with
+    IoU as low as 0.24. The CPU is unaffected.
+    """
+    cudnn = torch.backends.cudnn
+    saved = cudnn.deterministic, cudnn.benchmark
+    cudnn.deterministic, cudnn.benchmark = True, False
+    try:
+        yield
+    finally:
+        cudnn.deterministic, cudnn.benchmark = saved

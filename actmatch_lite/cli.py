@@ -105,6 +105,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("--target", type=int, default=None, help="class index to explain (default: the predicted class)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--steps", type=int, default=None, help="maximum optimisation steps (default: the preset's)")
+    p.add_argument("--device", default="cpu", help="cpu (default: the same result on every machine), cuda, cuda:N, "
+                                                   "or auto (a GPU when there is one)")
     p.set_defaults(run=run)
 
 
@@ -116,26 +118,28 @@ def load_config(model, preset: str | None, steps: int | None):
     return dataclasses.replace(cfg, steps=steps) if steps is not None else cfg
 
 
-def load_named_model(name: str):
-    """``load_model(name)`` on the CPU, with an unknown name reported before anything heavy is imported."""
+def load_named_model(name: str, device: str = "cpu"):
+    """``load_model(name, device=device)``, with an unknown name reported before anything heavy is imported."""
     from .models import available_models, load_model
 
     if name not in available_models():
         raise InputError(f"unknown model {name!r}; available models: {', '.join(available_models())}")
-    return load_model(name, device="cpu")
+    return load_model(name, device=device)
 
 
 def run(args) -> int:
     from .explainer import explain
+    from .objective import classifier_device
 
     for path in args.images:   # every file is checked before the model loads: fail fast
         if not path.is_file():
             raise FileNotFoundError(f"image file not found: {path}")
-    model = load_named_model(args.model)
+    model = load_named_model(args.model, args.device)
+    device = classifier_device(model.clf, None)
     cfg = load_config(model, args.preset, args.steps)
     stems: set[str] = set()
     for path in args.images:
-        x = read_image(path, model)
+        x = read_image(path, model).to(device)
         ex = explain(model, x, config=cfg, target=args.target, seed=args.seed)
         stem = path.stem
         while stem in stems:   # two files with one name in different folders: keep both outputs

@@ -25,6 +25,7 @@ from .config import ExplainConfig, get_preset
 from .fill import apply_mask, random_backgrounds
 from .masknet import straight_through
 from .models.spec import LoadedModel
+from .seeding import pick_device
 
 
 @dataclass(frozen=True)
@@ -91,7 +92,7 @@ def classifier_device(model: nn.Module, device) -> torch.device:
     """The classifier's device; asking for another one fails (the caller's model is never moved)."""
     params = next(model.parameters(), None)
     here = params.device if params is not None else torch.device("cpu")
-    asked = torch.device(device) if device is not None else here
+    asked = pick_device(device) if device is not None else here
     if asked.type != here.type or asked.index not in (None, here.index):
         raise InputError(f"the classifier lives on {here} but device={device!r} was asked; move it with "
                          f"clf.to({str(device)!r}) first (explain does not move the caller's model)")

@@ -8,6 +8,8 @@ from contextlib import contextmanager
 import numpy as np
 import torch
 
+from ._validate import InputError
+
 
 def seed_everything(seed: int) -> torch.Generator:
     """Seed Python, NumPy and torch (CPU and CUDA); return a CPU ``torch.Generator`` seeded with ``seed``."""
@@ -20,10 +22,22 @@ def seed_everything(seed: int) -> torch.Generator:
 
 
 def pick_device(device: str | torch.device | None = None) -> torch.device:
-    """``device`` if given, else CUDA when available, else CPU."""
-    if device is not None:
-        return torch.device(device)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    """``device`` if given (a ``torch.device`` or a name such as ``"cpu"``, ``"cuda"``, ``"cuda:1"``), else (or for
+    ``"auto"``) CUDA when available, else the CPU. A name torch does not know, or a GPU this machine lacks, raises
+    ``InputError`` saying what is available."""
+    if device is None or device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as err:
+        raise InputError(f"unknown device {device!r}: use 'cpu', 'cuda', 'cuda:N', 'mps' or 'auto' (a GPU when "
+                         "there is one)") from err
+    if dev.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0 or (dev.index or 0) >= count:
+            raise InputError(f"device {device!r} was asked for, but torch sees {count} CUDA GPU(s) here: use 'cpu', "
+                             "or 'auto' to take a GPU only when there is one")
+    return dev
 
 
 @contextmanager

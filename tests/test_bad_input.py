@@ -12,6 +12,7 @@ from _tiny import TAPS, TinyCNN, images, tiny_loaded
 from actmatch_lite._validate import InputError
 from actmatch_lite.config import ExplainConfig, get_preset
 from actmatch_lite.explainer import explain
+from actmatch_lite.models import load_model
 
 CFG = ExplainConfig(taps=TAPS, steps=2, lr=1e-3, lambda_nec=1.0, fill="zero")
 
@@ -56,6 +57,9 @@ def test_bad_images_raise_a_clear_error_and_leave_the_model_clean(case):
     ({"config": CFG, "target": 7}, r"target classes must lie in \[0, 3\)"),
     ({"config": CFG, "target": torch.tensor([0, 1, 2])}, "target must be an int"),
     ({"config": CFG, "device": "meta"}, "explain does not move the caller's model"),
+    ({"config": CFG, "device": "gpu"}, r"unknown device 'gpu': use 'cpu', 'cuda'"),
+    pytest.param({"config": CFG, "device": "cuda:7"}, r"device 'cuda:7' was asked for, but torch sees \d CUDA GPU",
+                 marks=pytest.mark.skipif(torch.cuda.device_count() > 7, reason="this machine has a GPU 7")),
 ])
 def test_bad_settings_raise_a_clear_error_and_leave_the_model_clean(kwargs, message):
     clf = TinyCNN()
@@ -115,3 +119,9 @@ def test_no_hook_left_after_normal_runs_and_errors_mid_run():
         explain(clf, images(2), config=CFG, progress=False)
     assert_clean(clf)
     assert clf.training
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a GPU")
+def test_load_model_on_a_missing_gpu_says_so():
+    with pytest.raises(InputError, match=r"device 'cuda' was asked for, but torch sees 0 CUDA GPU\(s\) here: use 'cpu'"):
+        load_model("shapes-cnn", device="cuda")

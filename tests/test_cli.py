@@ -46,6 +46,7 @@ def test_grey_image_is_converted_to_the_models_channels(tmp_path):
     (["{png}", "--model", "shapes-cnn", "--preset", "nope"], "unknown preset"),
     (["{png}", "--model", "shapes-cnn", "--target", "17"], "target"),
     (["{bad}", "--model", "shapes-cnn"], "cannot identify image"),
+    (["{png}", "--model", "shapes-cnn", "--device", "gpu"], "unknown device 'gpu'"),
 ])
 def test_bad_input_exits_2_with_one_line(args, message, png, tmp_path, capsys):
     bad = tmp_path / "bad.png"

@@ -7,11 +7,12 @@ caller put it, the returned tensors come back on the CPU, and the answers agree 
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import pytest
 import torch
 
-from actmatch_lite import capture_activations, explain, get_preset, load_model
+from actmatch_lite import capture_activations, cli, explain, get_preset, load_model
 from actmatch_lite.amortized import load_amortized
 from actmatch_lite.baselines import BASELINES
 from actmatch_lite.capture import count_hooks
@@ -132,6 +133,17 @@ def test_every_baseline_and_metric(device, shapes):
         assert out.mask.flatten(1).sum(1).tolist() == [300] * len(x), name
         values = score(lm, x, out, y, fill="mean", seed=0, gt=gt)
         assert all(v.shape == (len(x),) for v in values.values()), name
+
+
+def test_command_line(device, shapes, tmp_path):
+    from PIL import Image
+
+    path = tmp_path / "shape.png"
+    Image.fromarray((shapes.x[0].permute(1, 2, 0) * 255).round().byte().numpy()).save(path)
+    argv = ["explain", str(path), "--model", "shapes-cnn", "--out", str(tmp_path), "--steps", "5", "--device", str(device)]
+    assert cli.main(argv) == 0
+    record = json.loads((tmp_path / "shape.json").read_text())
+    assert record["steps_run"] <= 5 and 0 <= record["area"] <= 1
 
 
 @pytest.mark.slow

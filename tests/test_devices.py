@@ -2,7 +2,8 @@
 
 CI has no GPU, so there these tests run on the CPU only (which also keeps the tests themselves honest). On a GPU
 machine, ``pytest tests/test_devices.py`` checks that nothing mixes devices: the classifier stays where the
-caller put it, the returned tensors come back on the CPU, and the answers agree with the CPU's.
+caller put it, the returned tensors come back on the CPU, the classifier's outputs agree with the CPU's, and a
+seed fixes the result.
 """
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import json
 
 import pytest
 import torch
+from PIL import Image
 
 from actmatch_lite import capture_activations, cli, explain, get_preset, load_model
 from actmatch_lite.amortized import load_amortized
@@ -136,8 +138,6 @@ def test_every_baseline_and_metric(device, shapes):
 
 
 def test_command_line(device, shapes, tmp_path):
-    from PIL import Image
-
     path = tmp_path / "shape.png"
     Image.fromarray((shapes.x[0].permute(1, 2, 0) * 255).round().byte().numpy()).save(path)
     argv = ["explain", str(path), "--model", "shapes-cnn", "--out", str(tmp_path), "--steps", "5", "--device", str(device)]

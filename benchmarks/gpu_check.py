@@ -18,7 +18,7 @@ import warnings
 
 import torch
 
-from actmatch_lite import explain, get_preset, load_model
+from actmatch_lite import explain, get_preset, load_model, metrics
 from actmatch_lite.amortized import load_amortized
 from actmatch_lite.data import make_shapes
 from actmatch_lite.data.fmnist import load_fmnist_subset
@@ -41,11 +41,6 @@ def timed(name: str, x: torch.Tensor, device: str):
     ex = explain(lm, x, progress=False)
     sync()
     return ex, (time.perf_counter() - start) / len(x)
-
-
-def iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    a, b = a.flatten(1), b.flatten(1)
-    return (a & b).sum(1) / (a | b).sum(1).clamp(min=1)
 
 
 def flagged_ops(data: dict[str, torch.Tensor], device: str) -> list[str]:
@@ -81,7 +76,7 @@ def main() -> None:
         if args.cpu_images:
             # the same sub-batch on both devices: batch size alone changes the rounding of the stacked networks
             (g, _), (c, cpu_seconds) = (timed(name, x[:args.cpu_images], d) for d in (args.device, "cpu"))
-            overlap = iou(g.mask, c.mask)
+            overlap = metrics.iou(g.mask, c.mask)
             cpu = f"{overlap.mean():.3f}, {overlap.min():.3f} | {cpu_seconds:.3f}"
         print(f"| {name} | {len(x)} | {seconds:.4f} | {'yes' if same else 'NO'} | {a.area.mean():.4f} | "
               f"{cpu or '– | –'} |", flush=True)

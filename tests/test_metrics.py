@@ -162,6 +162,16 @@ def test_robustness_is_seeded():
     assert torch.equal(M.robustness(clf, x, m, seed=4), M.robustness(clf, x, m, seed=4))
 
 
+def test_robustness_leaves_the_callers_random_state_alone():
+    clf, x = CentreModel(), torch.rand(3, 1, 8, 8, generator=torch.Generator().manual_seed(1)) * 0.3 + 0.7
+    m = box(8, 8, 3, 5, 0, 8, b=3)
+    torch.manual_seed(123)
+    expected = torch.rand(4)
+    torch.manual_seed(123)
+    M.robustness(clf, x, m, seed=4)
+    assert torch.equal(torch.rand(4), expected)   # a metric that reseeded the global generator breaks this
+
+
 # ---------------------------------------------------------------- M8: deletion and insertion
 def test_deletion_and_insertion_auc_in_closed_form():
     # p(y*) = kept fraction of the 16-pixel region; 32 steps of 2 pixels meet its end exactly (t = 0.25).

@@ -1,4 +1,4 @@
-"""The evaluation protocol's metrics M1–M14 (docs: /work/shared/evaluation.md), one module per family.
+"""The evaluation protocol's metrics M1–M14 (docs/EVALUATION.md), one module per family.
 
 Convention: every metric takes a batch and returns **one value per image**, a float tensor ``(B,)``
 (0/1 for yes/no metrics such as sufficiency); the table entry is ``summarise(values)`` (mean ± std over

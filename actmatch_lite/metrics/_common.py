@@ -11,7 +11,7 @@ from .._validate import InputError, check_mask
 from ..fill import make_fill
 from ..frozen import frozen
 
-THRESHOLD = 0.5        # a soft mask becomes hard with m = 1[m_soft > THRESHOLD] (method.md)
+THRESHOLD = 0.5        # a soft mask becomes hard with m = 1[m_soft > THRESHOLD] (docs/METHOD.md)
 BATCH_SIZE = 256       # images per forward pass when a metric builds many perturbed copies
 
 

@@ -11,7 +11,6 @@ from torch import nn
 
 from .._validate import check_images, check_mask
 from ..fill import apply_mask, random_backgrounds, remove_mask
-from ..seeding import seed_everything
 from ._common import THRESHOLD, get_fill, hard_mask, prob_of, probabilities, target_class
 
 DIRECTION = {"sufficiency": "higher", "confidence_change": "higher", "robustness": "higher",
@@ -51,13 +50,14 @@ def robustness(clf: nn.Module, x: torch.Tensor, m: torch.Tensor, target=None, *,
     """M2 ↑. ``(1/K) Σ_k 1[argmax f(m ⊙ x + (1 - m) ⊙ r_k) = y*]`` over K backgrounds; in [0, 1].
 
     The backgrounds are ``backgrounds (K, B, C, H, W)`` when given (e.g. other images of the dataset),
-    else one fresh draw per entry of ``kinds`` from ``fill.random_backgrounds`` with a generator seeded by
-    ``seed`` (repeat an entry, e.g. ``("gaussian",) * 5``, to draw more of that kind). ``"shuffle"`` uses
-    the other images of the batch. ``mean`` is the dataset mean colour for the ``"mean"``/``"gaussian"`` kinds.
+    else one fresh draw per entry of ``kinds`` from ``fill.random_backgrounds`` with a local generator seeded
+    by ``seed``, so the caller's global random state is left alone (repeat an entry, e.g. ``("gaussian",) * 5``,
+    to draw more of that kind). ``"shuffle"`` uses the other images of the batch. ``mean`` is the dataset mean
+    colour for the ``"mean"``/``"gaussian"`` kinds.
     """
     m, y = _prepare(clf, x, m, target, threshold)
     if backgrounds is None:
-        backgrounds = random_backgrounds(x, kinds, mean=mean, generator=seed_everything(seed))
+        backgrounds = random_backgrounds(x, kinds, mean=mean, generator=torch.Generator().manual_seed(seed))
     if backgrounds.dim() != 5 or backgrounds.shape[1:] != x.shape:
         raise ValueError(f"backgrounds must have shape (K, *{tuple(x.shape)}), got {tuple(backgrounds.shape)}")
     e = apply_mask(x.unsqueeze(0), m.unsqueeze(0), backgrounds.to(x))   # (K, B, C, H, W)

@@ -17,7 +17,7 @@ from ._common import THRESHOLD, check_mask_alone, hard_mask
 DIRECTION = {"pointing_game": "higher", "iou": "higher", "precision": "higher",
              "instance_recall": "higher", "instance_purity": "higher"}
 MATCH_IOU = 0.3          # an explanation matches an instance with IoU ≥ 0.3 ...
-MATCH_PRECISION = 0.7    # ... or with ≥ 70 % of its pixels on it (evaluation.md, M10)
+MATCH_PRECISION = 0.7    # ... or with ≥ 70 % of its pixels on it (docs/EVALUATION.md, M10)
 PURITY = 0.7             # an explanation is pure with ≥ 70 % of its pixels on one instance
 
 

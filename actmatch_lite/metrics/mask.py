@@ -12,7 +12,7 @@ from scipy import ndimage
 from ._common import THRESHOLD, check_mask_alone, hard_mask
 
 DIRECTION = {"area": "lower", "crispness": "lower", "total_variation": "lower", "components": "lower"}
-CRISP_BAND = (0.05, 0.95)        # soft values inside this band count as undecided (evaluation.md, M5)
+CRISP_BAND = (0.05, 0.95)        # soft values inside this band count as undecided (docs/EVALUATION.md, M5)
 EIGHT_NEIGHBOURS = np.ones((3, 3), dtype=bool)   # diagonal pixels touch: 8-connectivity
 
 

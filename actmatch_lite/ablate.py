@@ -23,10 +23,9 @@ from tqdm.auto import tqdm
 
 from . import metrics as M
 from . import report
-from .bench import explainer_config
 from .config import ExplainConfig
 from .losses import default_distances
-from .methods import run_actmatch
+from .methods import explainer_config, run_actmatch
 from .models import load_model
 from .suites import DEFAULT_SEEDS, SUITES, get_suite, load_suite_data
 

@@ -24,8 +24,8 @@ from tqdm.auto import tqdm
 from . import report, scoring
 from .baselines import BASELINES
 from .config import ExplainConfig, get_preset
-from .methods import ACTMATCH, AMORTIZED, Skipped, load_amortized_explainer, run_actmatch, run_actmatch_instances, \
-    run_amortized, run_baseline
+from .methods import (ACTMATCH, AMORTIZED, Skipped, all_methods, explainer_config, load_amortized_explainer,
+                      run_actmatch, run_actmatch_instances, run_amortized, run_baseline)
 from .models import load_model
 from .suites import DEFAULT_SEEDS, SUITES, Suite, get_suite, load_suite_data
 
@@ -34,16 +34,6 @@ HEADLINE = ("sufficiency", "robustness", "necessity", "area", "iou", "pointing",
 EXTRA = ("confidence_change", "necessity_drop", "precision", "components", "one_minimality", "deletion_auc_blur",
          "insertion_auc_blur", "seconds_per_image_b1")
 MAX_INSTANCES = 4   # canvases hold at most 3 instances: one spare round shows whether the procedure stops
-
-
-def all_methods(suite: Suite) -> list[str]:
-    return [ACTMATCH, *([AMORTIZED] if suite.amortized else []), *BASELINES]
-
-
-def explainer_config(lm, steps: int | None = None, preset: str | None = None) -> ExplainConfig:
-    """The preset ``preset`` (default: the model's); ``steps`` (when given) replaces its number of steps."""
-    cfg = get_preset(preset or lm.preset)
-    return dataclasses.replace(cfg, steps=steps) if steps is not None else cfg
 
 
 def _time_one(fn, x) -> float:

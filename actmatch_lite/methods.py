@@ -11,18 +11,30 @@ table can say why a row is empty instead of crashing.
 """
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 
 import torch
 
 from .baselines import BASELINES, masks_at_area
-from .config import ExplainConfig
+from .config import ExplainConfig, get_preset
 from .explainer import Explanation, explain
 from .fill import make_fill
 from .models.spec import LoadedModel
 
 ACTMATCH, AMORTIZED = "actmatch", "actmatch-amortized"
+
+
+def all_methods(suite) -> list[str]:
+    """The methods a suite compares: ``actmatch``, the amortized network where the suite has one, every baseline."""
+    return [ACTMATCH, *([AMORTIZED] if suite.amortized else []), *BASELINES]
+
+
+def explainer_config(lm, steps: int | None = None, preset: str | None = None) -> ExplainConfig:
+    """The preset ``preset`` (default: the model's); ``steps`` (when given) replaces its number of steps."""
+    cfg = get_preset(preset or lm.preset)
+    return dataclasses.replace(cfg, steps=steps) if steps is not None else cfg
 
 
 class Skipped(RuntimeError):

@@ -21,8 +21,8 @@ from tqdm.auto import tqdm
 
 from . import metrics as M
 from . import report
-from .bench import all_methods, explainer_config
-from .methods import ACTMATCH, AMORTIZED, Skipped, load_amortized_explainer, run_actmatch, run_amortized, run_baseline
+from .methods import (ACTMATCH, AMORTIZED, Skipped, all_methods, explainer_config, load_amortized_explainer,
+                      run_actmatch, run_amortized, run_baseline)
 from .models import load_model
 from .seeding import seed_everything
 from .suites import DEFAULT_SEEDS, get_suite, load_suite_data

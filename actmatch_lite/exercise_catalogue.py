@@ -62,13 +62,18 @@ def with_gradient(fn: Callable[..., torch.Tensor]) -> Callable[..., torch.Tensor
     The wrapped function returns ``torch.stack([fn(m_soft), d<w, fn(m_soft)>/d m_soft])`` for a fixed random
     upstream weight ``w``. A straight-through estimator must have the binary mask as its value and the
     identity as its gradient (``grad = w``); checking only the value cannot tell ``m_soft + (m - m_soft)``
-    (gradient 0) from the right answer.
+    (gradient 0) from the right answer. An answer that is not a tensor (``None`` from a forgotten ``return``) is
+    passed through unchanged, so :func:`actmatch_lite.exercises.check` can say what it is.
     """
 
     def wrapped(m_soft: torch.Tensor, *rest):
         leaf = m_soft.detach().clone().requires_grad_(True)
         out = fn(leaf, *rest)
-        out = torch.as_tensor(out)
+        if not isinstance(out, torch.Tensor):
+            return out
+        if out.shape != leaf.shape:
+            raise ValueError(f"{wrapped.__name__} must return a tensor shaped like m_soft {tuple(leaf.shape)}, "
+                             f"got {tuple(out.shape)}")
         w = torch.rand(out.shape, generator=torch.Generator().manual_seed(UPSTREAM_SEED), dtype=out.dtype)
         if out.requires_grad:
             (grad,) = torch.autograd.grad((out * w).sum(), leaf, allow_unused=True)
@@ -78,6 +83,7 @@ def with_gradient(fn: Callable[..., torch.Tensor]) -> Callable[..., torch.Tensor
         return torch.stack([out.detach().to(leaf.dtype), grad.detach()])
 
     wrapped.__name__ = getattr(fn, "__name__", "fn")
+    wrapped.__wrapped__ = fn   # check() looks for the learner's own lines in a traceback through this
     return wrapped
 
 
@@ -139,6 +145,19 @@ def _post_relu(gen: torch.Generator, shape: tuple[int, ...]) -> torch.Tensor:
     return a
 
 
+def _labels(logits: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """Random targets ``(B,)`` for ``logits (B, classes)``, image 0's never its argmax and image 1's always it.
+
+    An answer that reads ``logits.argmax`` instead of ``target`` then fails on image 0.
+    """
+    classes = logits.shape[1]
+    y = torch.randint(classes, (len(logits),), generator=gen)
+    top = logits.argmax(1)
+    y[0] = (top[0] + 1 + torch.randint(classes - 1, (1,), generator=gen)[0]) % classes
+    y[1] = top[1]
+    return y
+
+
 # -- argument makers -------------------------------------------------------------------------------------
 def _args_apply_mask(gen):
     x = torch.rand(2, 3, 5, 5, generator=gen)
@@ -151,7 +170,8 @@ def _args_record_layer(gen):
 
 
 def _args_ce(gen):
-    return torch.randn(3, 5, generator=gen) * 3, torch.randint(5, (3,), generator=gen)
+    logits = torch.randn(3, 5, generator=gen) * 3
+    return logits, _labels(logits, gen)
 
 
 def _args_kl(gen):
@@ -169,7 +189,11 @@ def _args_area_excess(gen):
 
 
 def _args_threshold(gen):
-    return _soft_mask(gen), float(torch.tensor([0.5, 0.3, 0.7])[torch.randint(3, (1,), generator=gen)])
+    """A soft mask with one pixel exactly at the threshold: ``m_soft > t`` leaves it out, ``>=`` would keep it."""
+    m_soft = _soft_mask(gen)
+    threshold = float(torch.tensor([0.5, 0.3, 0.7])[torch.randint(3, (1,), generator=gen)])
+    m_soft[0, 0, 0, 0] = threshold
+    return m_soft, threshold
 
 
 def _args_tv(gen):
@@ -185,7 +209,7 @@ def _args_necessity_loss(gen):
     b, classes = 4, 5
     logits_x = torch.randn(b, classes, generator=gen) * 3
     logits_comp = logits_x - torch.rand(b, classes, generator=gen) * 3   # drops around the margin
-    return logits_x, logits_comp, logits_x.argmax(1), float(torch.rand(1, generator=gen)) * 2
+    return logits_x, logits_comp, _labels(logits_x, gen), float(torch.rand(1, generator=gen)) * 2
 
 
 def _args_classifier_mask(gen):
@@ -194,32 +218,52 @@ def _args_classifier_mask(gen):
 
 
 def _args_mask_pair(gen):
-    return _binary_mask(gen, b=3), _binary_mask(gen, b=3)
+    """Mask pairs; in pair 0 both masks are empty, where IoU is 1 by definition (0/0 would be NaN)."""
+    m, gt = _binary_mask(gen, b=3), _binary_mask(gen, b=3)
+    m[0], gt[0] = False, False
+    return m, gt
 
 
 def _args_pointing(gen):
-    return torch.rand(3, 1, 6, 6, generator=gen), _binary_mask(gen, b=3)
+    """Soft masks with ties at their maximum: mask 0 is quantised to quarters (a plateau of maxima); mask 1 has
+    exactly two maxima, one on the object and one off it (hit 1/2). Picking one argmax fails on them."""
+    m_soft, gt = torch.rand(3, 1, 6, 6, generator=gen), _binary_mask(gen, b=3)
+    m_soft[0] = (m_soft[0] * 4).round() / 4
+    on, off = torch.randperm(36, generator=gen)[:2]
+    gt[1].view(-1)[on], gt[1].view(-1)[off] = True, False
+    m_soft[1] *= 0.9
+    m_soft[1].view(-1)[torch.stack([on, off])] = 1.0
+    return m_soft, gt
 
 
 def _args_deletion(gen):
+    """Step counts that do not divide the 36 pixels, so ``k_s = round(s·HW/S)`` differs from its floor."""
     clf = _linear_classifier(gen)
-    return clf, torch.rand(2, 1, 6, 6, generator=gen), torch.rand(2, 1, 6, 6, generator=gen), 4
+    steps = (5, 7)[int(torch.randint(2, (1,), generator=gen))]
+    return clf, torch.rand(2, 1, 6, 6, generator=gen), torch.rand(2, 1, 6, 6, generator=gen), steps
 
 
 def _args_instances(gen):
     """Two canvases of disjoint stripe instances; explanations are noisy copies, some missing. On the first
-    canvas one explanation covers two instances at once: one-to-one matching counts it once."""
+    canvas one explanation covers two instances at once (one-to-one matching counts it once) and one is empty
+    (it matches nothing); on the second, one explanation is a 4-pixel piece of its instance (IoU 1/4, matched by
+    its precision)."""
     explanations, instances = [], []
     for canvas in range(2):
         n = int(torch.randint(2, 4, (1,), generator=gen))
         gt = torch.zeros(n, 8, 8, dtype=torch.bool)
         for i in range(n):
             gt[i, :, 3 * i:3 * i + 2] = True
-        e = gt[torch.randperm(n, generator=gen)].clone()
-        e |= torch.rand(n, 8, 8, generator=gen) > 0.85
+        order = torch.randperm(n, generator=gen)
+        e = gt[order] | (torch.rand(n, 8, 8, generator=gen) > 0.85)
         if canvas == 0:
             e = torch.cat([(gt[0] | gt[1])[None], e[2:]])
-        explanations.append(e[: max(1, len(e) - int(torch.randint(2, (1,), generator=gen)))])
+        else:
+            e[0] = gt[order[0]] & (torch.arange(64).view(8, 8) < 16)   # top 2 rows of a 2-pixel-wide stripe
+        e = e[: max(1, len(e) - int(torch.randint(2, (1,), generator=gen)))]
+        if canvas == 0:
+            e = torch.cat([e, torch.zeros(1, 8, 8, dtype=torch.bool)])
+        explanations.append(e)
         instances.append(gt)
     return explanations, instances
 
@@ -255,7 +299,8 @@ register("area_excess_loss", Exercise(
 register("straight_through", Exercise(
     reference=with_gradient(straight_through), make_args=_args_threshold,
     hint="forward value: the hard mask (m_soft > threshold); gradient: that of m_soft. "
-         "m_soft + (m - m_soft).detach() gives both; without .detach() the gradient cancels to 0."))
+         "m_soft + (m - m_soft).detach() gives both; without .detach() the gradient cancels to 0. "
+         "(The check stacks [value, gradient]: an index that starts with 1 is in the gradient.)"))
 register("binarisation_loss", Exercise(
     reference=losses.binarisation_loss, make_args=lambda gen: (_soft_mask(gen),),
     hint="mean of m (1 - m) over the pixels, one value per image."))

@@ -3,7 +3,8 @@
     from actmatch_lite.exercises import check
     check("tv_loss", my_tv_loss)      # prints a friendly verdict, returns True/False
 
-Each exercise names a reference function, a seeded generator of argument tuples and a tolerance.
+Each exercise of :data:`actmatch_lite.exercise_catalogue.EXERCISES` names a reference function, a seeded
+generator of argument tuples and a tolerance.
 ``check`` never raises on a learner's mistake: an unsolved stub (``raise NotImplementedError``), a forgotten
 ``return``, an answer of the wrong type, shape or dtype, NaNs, an exception in the learner's code (its one-line
 message and the line it came from) and a model left changed (hooks, mode, ``requires_grad``, weights) each get a
@@ -16,42 +17,20 @@ import copy
 import inspect
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from .capture import count_hooks
+from .exercise_catalogue import EXERCISES
 
 CASES = 4       # seeded argument tuples per exercise
 SEED = 2024
 
 
-@dataclass(frozen=True)
-class Exercise:
-    """A reference, how to make its arguments from a generator, and the tolerance of agreement."""
-
-    reference: Callable[..., torch.Tensor]
-    make_args: Callable[[torch.Generator], tuple]
-    hint: str
-    atol: float = 1e-5
-
-
-_REGISTRY: dict[str, Exercise] = {}
-
-
-def register(name: str, exercise: Exercise) -> None:
-    _REGISTRY[name] = exercise
-
-
 def exercises() -> list[str]:
-    """Names of every registered exercise."""
-    _load_catalogue()
-    return sorted(_REGISTRY)
-
-
-def _load_catalogue() -> None:
-    from actmatch_lite import exercise_catalogue  # noqa: F401  (registers on import)
+    """Names of every exercise in :data:`actmatch_lite.exercise_catalogue.EXERCISES`."""
+    return sorted(EXERCISES)
 
 
 def _kind(dtype: torch.dtype) -> str:
@@ -145,10 +124,9 @@ def check(name: str, fn: Callable[..., torch.Tensor], *, verbose: bool = True) -
 
     A learner's mistake never raises here: it is reported in one line with the exercise's hint.
     """
-    _load_catalogue()
-    if name not in _REGISTRY:
-        raise KeyError(f"unknown exercise {name!r}; known: {', '.join(sorted(_REGISTRY))}")
-    ex = _REGISTRY[name]
+    if name not in EXERCISES:
+        raise KeyError(f"unknown exercise {name!r}; known: {', '.join(sorted(EXERCISES))}")
+    ex = EXERCISES[name]
     say = print if verbose else (lambda *_: None)
     gen = torch.Generator().manual_seed(SEED)
     for case in range(CASES):

@@ -12,8 +12,8 @@ import torch.nn.functional as F
 
 from actmatch_lite import losses, metrics
 from actmatch_lite import notebook_tools as nbt
-from actmatch_lite.exercise_catalogue import deletion_auc, necessity_loss, record_layer, with_gradient
-from actmatch_lite.exercises import _REGISTRY, check, exercises
+from actmatch_lite.exercise_catalogue import EXERCISES, deletion_auc, necessity_loss, record_layer, with_gradient
+from actmatch_lite.exercises import check, exercises
 from actmatch_lite.fill import apply_mask
 from actmatch_lite.masknet import straight_through
 
@@ -277,7 +277,7 @@ WRONG_CASES = [(name, label) for name, answers in sorted(WRONG.items()) for labe
 def _correct(name):
     if name == "straight_through":
         return with_gradient(straight_through)
-    return _REGISTRY[name].reference
+    return EXERCISES[name].reference
 
 
 def _stub(*_args):
@@ -398,9 +398,9 @@ def test_check_reports_an_unsolved_stub_without_raising(name, capsys):
 
 
 def test_references_are_the_library():
-    assert _REGISTRY["tv_loss"].reference is losses.tv_loss
-    assert _REGISTRY["apply_mask"].reference is apply_mask
-    assert _REGISTRY["iou"].reference is metrics.iou
+    assert EXERCISES["tv_loss"].reference is losses.tv_loss
+    assert EXERCISES["apply_mask"].reference is apply_mask
+    assert EXERCISES["iou"].reference is metrics.iou
 
 
 def test_with_gradient_sees_the_straight_through_gradient():

@@ -7,7 +7,9 @@ import struct
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
+from actmatch_lite._validate import InputError
 from actmatch_lite.data import (PHOTO_CREDITS, SHAPE_CLASSES, load_photo, make_canvases,
                                 make_multi_instance_photo, make_shapes, to_image_tensor)
 from actmatch_lite.data import fmnist
@@ -135,6 +137,36 @@ def test_missing_data_says_how_to_get_it(tmp_path, monkeypatch):
     assert fmnist.ENV_FASHION_MNIST in str(err.value) and "download=True" in str(err.value)
 
 
+def test_env_var_that_cannot_be_honoured_is_an_error(tiny_fmnist, tmp_path_factory, monkeypatch):
+    folder, _ = tiny_fmnist
+    monkeypatch.setattr(fmnist, "SYSTEM_DIR", folder)                     # a good copy the old code fell back to
+    for bad in (folder / "no-such-folder", tmp_path_factory.mktemp("empty")):
+        monkeypatch.setenv(fmnist.ENV_FASHION_MNIST, str(bad))
+        with pytest.raises(InputError, match=fmnist.ENV_FASHION_MNIST) as err:
+            fmnist.load_fashion_mnist("test")
+        assert str(bad) in str(err.value) and "unset" in str(err.value)
+    with pytest.raises(FileNotFoundError, match="no-such-folder"):        # nor is an explicit path
+        fmnist.load_fashion_mnist("test", path=folder / "no-such-folder")
+
+
+def test_images_and_labels_of_different_lengths_are_refused(tiny_fmnist):
+    folder, _ = tiny_fmnist
+    _write_idx(folder / "t10k-labels-idx1-ubyte.gz", np.zeros(5))           # e.g. the train labels next to test images
+    with pytest.raises(InputError, match="3 images but 5 labels") as err:
+        fmnist.load_fashion_mnist("test", path=folder)
+    assert "t10k-labels-idx1-ubyte.gz" in str(err.value)
+
+
+@pytest.mark.parametrize("content", [b"not gzip at all", gzip.compress(bytes(100))[:20], b""])
+def test_corrupt_data_file_is_named(tiny_fmnist, content):
+    folder, _ = tiny_fmnist
+    bad = folder / "t10k-images-idx3-ubyte.gz"
+    bad.write_bytes(content)
+    with pytest.raises(InputError, match="t10k-images-idx3-ubyte.gz") as err:
+        fmnist.load_fashion_mnist("test", path=folder)
+    assert "delete" in str(err.value)
+
+
 def test_shipped_subset_is_balanced():
     x, y = fmnist.load_fmnist_subset()
     assert x.shape == (2000, 1, 28, 28) and x.dtype == torch.float32
@@ -169,6 +201,47 @@ def test_to_image_tensor_accepts_arrays_and_tensors():
     assert t.shape == (1, 3, 3, 4) and torch.allclose(t[0, 0] * 255, torch.from_numpy(a).float())
     assert torch.equal(to_image_tensor(t[0]), t)
     assert to_image_tensor(t, channels=1).shape == (1, 1, 3, 4)
+
+
+def _pil(mode: str, alpha: int | None = None) -> Image.Image:
+    """A 4x6 test image in ``mode`` whose pixels are a known grey ramp; ``alpha`` sets pixel (0, 0)'s alpha."""
+    grey = np.arange(24, dtype=np.uint8).reshape(4, 6) * 10
+    if mode == "I;16":
+        return Image.fromarray(grey.astype(np.uint16) * 257)
+    if mode == "F":
+        return Image.fromarray(grey.astype(np.float32) / 255)
+    im = Image.fromarray(grey).convert(mode)
+    if alpha is not None:
+        im.putpixel((0, 0), (*im.getpixel((0, 0))[:-1], alpha))
+    return im
+
+
+@pytest.mark.parametrize("mode", ["L", "RGB", "RGBA", "LA", "P", "I;16", "F"])
+def test_pil_images_are_scaled_by_their_own_range(mode):
+    grey = torch.from_numpy(np.arange(24, dtype=np.float32).reshape(4, 6) * 10 / 255)
+    x = to_image_tensor(_pil(mode), channels=1)
+    assert x.shape == (1, 1, 4, 6) and (x[0, 0] - grey).abs().max() <= 1e-6
+
+
+@pytest.mark.parametrize("image, message", [
+    (_pil("RGBA", alpha=0), "transparent"), (_pil("LA", alpha=128), "transparent"),
+    (Image.new("CMYK", (4, 4)), "CMYK"), (Image.new("I", (4, 4)), "mode 'I'"),
+    (Image.fromarray(np.full((4, 4), 255, dtype=np.float32)), "Divide 8-bit images by 255"),
+    (np.zeros((3, 32, 32), dtype=np.uint8), "channels-first"),
+])
+def test_images_that_cannot_be_read_right_are_refused(image, message):
+    with pytest.raises(InputError, match=message):
+        to_image_tensor(image, channels=3)
+
+
+def test_palette_transparency_is_checked_and_one_bit_images_are_black_and_white():
+    im = Image.new("P", (4, 4))
+    im.putpalette([255, 0, 0] * 256)
+    im.info["transparency"] = 0
+    with pytest.raises(InputError, match="transparent"):
+        to_image_tensor(im)
+    bw = Image.fromarray(np.eye(4, dtype=bool))
+    assert torch.equal(to_image_tensor(bw)[0, 0], torch.eye(4))
 
 
 def test_multi_instance_photo_has_disjoint_instances():

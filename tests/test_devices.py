@@ -140,9 +140,10 @@ def test_every_baseline_and_metric(device, shapes):
 def test_command_line(device, shapes, tmp_path):
     path = tmp_path / "shape.png"
     Image.fromarray((shapes.x[0].permute(1, 2, 0) * 255).round().byte().numpy()).save(path)
-    argv = ["explain", str(path), "--model", "shapes-cnn", "--out", str(tmp_path), "--steps", "5", "--device", str(device)]
+    out = tmp_path / "out"   # not the input's folder: the output shape.png would replace the input
+    argv = ["explain", str(path), "--model", "shapes-cnn", "--out", str(out), "--steps", "5", "--device", str(device)]
     assert cli.main(argv) == 0
-    record = json.loads((tmp_path / "shape.json").read_text())
+    record = json.loads((out / "shape.json").read_text())
     assert record["steps_run"] <= 5 and 0 <= record["area"] <= 1
 
 

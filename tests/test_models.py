@@ -3,9 +3,11 @@ from __future__ import annotations
 
 import shutil
 
+import numpy as np
 import pytest
 import torch
 
+from actmatch_lite._validate import InputError
 from actmatch_lite.data import load_photo, make_canvases, make_shapes
 from actmatch_lite.data import fmnist
 from actmatch_lite.metrics import robustness
@@ -162,3 +164,48 @@ def test_background_swap_keeps_the_object_and_replaces_only_the_chosen_backgroun
     assert 16 <= int(changed.sum()) <= 48                                   # about half of the images
     assert not torch.equal(out, swap_backgrounds(d.x, d.masks, 0.5, torch.Generator().manual_seed(1)))
     assert torch.equal(swap_backgrounds(d.x, d.masks, 0.0, torch.Generator().manual_seed(0)), d.x)
+
+
+# ---------------------------------------------------------------- preprocess: scaled by dtype range, never clamped
+def _as(x: torch.Tensor, kind: str):
+    """``x (C, H, W)`` in [0, 1] written the way a user might hold it."""
+    hwc = x.permute(1, 2, 0).numpy()
+    return {"uint8 array": (hwc * 255).round().astype(np.uint8),
+            "uint16 array": (hwc * 65535).round().astype(np.uint16),
+            "uint32 array": (hwc.astype(np.float64) * 4294967295).round().astype(np.uint32),
+            "float64 array": hwc.astype(np.float64),
+            "uint8 tensor": (x * 255).round().to(torch.uint8),
+            "uint16 tensor": (x.double() * 65535).round().to(torch.int32).to(torch.uint16)}[kind]
+
+
+@pytest.mark.parametrize("kind", ["uint8 array", "uint16 array", "uint32 array", "float64 array",
+                                  "uint8 tensor", "uint16 tensor"])
+def test_preprocess_scales_integers_by_their_dtype_range(kind):
+    m = load_model("shapes-cnn", device="cpu")
+    d = make_shapes(16, seed=TEST_SEED)
+    x = torch.cat([m.preprocess(_as(xi, kind)) for xi in d.x])
+    assert x.dtype == torch.float32 and (x - d.x).abs().max() <= 0.5 / 255 + 1e-6   # rounding of the 8-bit kinds only
+    assert torch.equal(m.predict(x)[0], m.predict(d.x)[0])
+
+
+@pytest.mark.parametrize("name", ["shapes-cnn", "fmnist-cnn"])
+@pytest.mark.parametrize("image, message", [
+    (np.full((32, 32), 200.0, dtype=np.float32), "Divide 8-bit images by 255"),   # 0..255 floats
+    (torch.full((3, 32, 32), 255.0), "Divide 8-bit images by 255"),
+    (torch.full((3, 32, 32), -0.5), "Divide 8-bit images by 255"),
+    (np.full((32, 32), np.nan, dtype=np.float32), "NaN"),
+    (np.full((32, 32), 200, dtype=np.int64), "uint8"),                              # signed: white level unknown
+    (torch.full((3, 32, 32), 200, dtype=torch.int64), "uint8"),
+])
+def test_preprocess_refuses_what_it_cannot_scale(name, image, message):
+    m = load_model(name, device="cpu")
+    with pytest.raises(InputError, match=message):
+        m.preprocess(image)
+
+
+def test_preprocess_reads_bool_as_black_and_white():
+    m = load_model("shapes-cnn", device="cpu")
+    a = np.zeros((32, 32), dtype=bool)
+    a[8:24, 8:24] = True
+    x = m.preprocess(a)
+    assert x.shape == (1, 3, 32, 32) and torch.equal(x[0, 0], torch.from_numpy(a).float())

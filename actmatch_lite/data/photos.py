@@ -7,6 +7,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from actmatch_lite._validate import InputError, check_images
+
 # name -> (what it shows, source, licence). All ship inside scikit-image (skimage.data); nothing is downloaded.
 PHOTO_CREDITS: dict[str, tuple[str, str, str]] = {
     "chelsea": ("Chelsea the cat", "skimage.data.chelsea, photo by Stefan van der Walt", "CC0"),
@@ -26,32 +28,99 @@ DEFAULT_SIZE = 224
 CHELSEA_CAT_BOX = (10, 40, 300, 420)
 
 
-def to_image_tensor(image, channels: int | None = None) -> torch.Tensor:
-    """Any image -> ``(1, C, H, W)`` float32 in [0, 1].
+# PIL modes read as stored (numpy gives each its dtype and range); others name their conversion
+PIL_MODES = ("1", "L", "LA", "P", "PA", "RGB", "RGBA", "I;16", "I;16L", "I;16B", "I;16N", "F")
+WIDE_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "F")   # 16-bit and float grey: PIL converts them lossily
+FLATTEN_HINT = ("flatten it onto a background first, e.g. Image.alpha_composite(Image.new('RGBA', im.size, "
+                "'white'), im.convert('RGBA')).convert('RGB')")
 
-    Accepts a PIL image, an ndarray ``(H, W)`` / ``(H, W, C)`` (uint8, bool or float in [0, 1]), or a tensor
-    ``(C, H, W)`` / ``(1, C, H, W)`` already in [0, 1]. ``channels`` (1 or 3) converts grey <-> RGB.
+
+def to_image_tensor(image, channels: int | None = None) -> torch.Tensor:
+    """Any image -> ``(1, C, H, W)`` float32 in [0, 1], every value scaled by its type's range, never clamped.
+
+    Accepts a PIL image, an ndarray ``(H, W)`` / ``(H, W, C)`` or a tensor ``(C, H, W)`` / ``(1, C, H, W)``.
+    Unsigned integers are divided by their maximum (uint8 / 255, uint16 / 65535, ...), bool is 0 / 1, floats
+    must already lie in [0, 1]. Refused with an :class:`InputError` that names the fix: floats outside [0, 1]
+    (0..255 floats: divide by 255), signed integers (no defined white level: cast 0..255 data to uint8), PIL
+    modes outside :data:`PIL_MODES` (CMYK, YCbCr, LAB, HSV, 32-bit integer ``I``). Alpha (RGBA, LA, ``(H, W, 4)``
+    or ``(H, W, 2)`` arrays, a palette's or PNG's transparency) is dropped when every pixel is opaque; an image
+    with transparent pixels is refused, since the colour under them is undefined. ``channels`` (1 or 3)
+    converts grey <-> RGB (ITU-R 601 luma, as PIL's ``L``).
     """
     if isinstance(image, torch.Tensor):
-        t = image.detach().float()
+        t = image.detach()
         t = t.unsqueeze(0) if t.dim() == 3 else t
         if t.dim() != 4:
-            raise ValueError(f"a tensor image must be (C, H, W) or (B, C, H, W), got shape {tuple(t.shape)}")
+            raise InputError(f"a tensor image must be (C, H, W) or (B, C, H, W), got shape {tuple(t.shape)}")
+        t = _unit_tensor(t)
     else:
-        a = np.asarray(image)  # PIL images convert through the array interface
-        if a.dtype == np.uint8:
-            a = a.astype(np.float32) / 255.0
-        a = a.astype(np.float32)
-        if a.ndim == 2:
-            a = a[:, :, None]
-        if a.ndim != 3:
-            raise ValueError(f"an array image must be (H, W) or (H, W, C), got shape {a.shape}")
-        t = torch.from_numpy(np.ascontiguousarray(a[:, :, :3])).permute(2, 0, 1).unsqueeze(0)
+        a = np.asarray(readable_pil(image) if hasattr(image, "getbands") else image)
+        a = a[:, :, None] if a.ndim == 2 else a
+        if a.ndim != 3 or a.shape[2] > 4:
+            hint = "; channels-first? use a.transpose(1, 2, 0)" if a.ndim == 3 and a.shape[0] <= 4 else ""
+            raise InputError(f"an array image must be (H, W) or (H, W, C) with C <= 4, got shape {a.shape}{hint}")
+        a = _unit_array(a)
+        a = _opaque(a) if a.shape[2] in (2, 4) else a
+        t = torch.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1).unsqueeze(0)
+    check_images(t, name="image")
     if channels == 3 and t.shape[1] == 1:
         t = t.expand(-1, 3, -1, -1)
     elif channels == 1 and t.shape[1] == 3:  # ITU-R 601 luma, as PIL's "L" mode
         t = (t * torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(1, keepdim=True)
-    return t.clamp(0, 1).contiguous()
+    return t.clamp(0, 1).contiguous()   # only the luma's rounding can step past 1: the range was checked
+
+
+def readable_pil(im):
+    """A PIL image that numpy reads right, without alpha (rules in :func:`to_image_tensor`).
+
+    Modes outside :data:`PIL_MODES` are refused; palettes become RGB; transparency must be opaque everywhere.
+    """
+    if im.mode == "I":
+        raise InputError("PIL image mode 'I' (32-bit integers) has no defined white level; save it as 16-bit "
+                         "(I;16) or as floats in [0, 1] (F).")
+    if im.mode not in PIL_MODES:
+        raise InputError(f"PIL image mode {im.mode!r} is not read as an image; convert it to RGB first, e.g. "
+                         "image.convert('RGB') (a colour-managed tool when exact colour matters).")
+    if not im.has_transparency_data:
+        return im.convert("RGB") if im.mode == "P" else im
+    if im.mode in WIDE_MODES:
+        raise InputError(f"a {im.mode} image with transparency is not read; {FLATTEN_HINT}.")
+    rgba = im.convert("RGBA")
+    _opaque(_unit_array(np.asarray(rgba)))
+    return im.convert("L") if im.mode in ("1", "L", "LA") else rgba.convert("RGB")
+
+
+def _opaque(a: np.ndarray) -> np.ndarray:
+    """``a (H, W, 2 | 4)`` in [0, 1] without its last (alpha) channel, which must be 1 (opaque) everywhere."""
+    if not (a[:, :, -1] == 1).all():
+        raise InputError("the image has transparent pixels (alpha below its maximum), whose colour is undefined; "
+                         f"{FLATTEN_HINT}.")
+    return a[:, :, :-1]
+
+
+def _refuse_dtype(dtype) -> InputError:
+    """Signed integers (an int64 array from a list of 0..255 values is common) and the rest: no scale to guess."""
+    return InputError(f"an image of dtype {dtype} has no defined white level; cast 0..255 data to uint8 "
+                      "(a.astype(np.uint8) or x.to(torch.uint8)), or scale it to floats in [0, 1].")
+
+
+def _unit_array(a: np.ndarray) -> np.ndarray:
+    """float32 pixels: unsigned integers / their maximum, bool 0 / 1, floats as they are (checked later)."""
+    if a.dtype == np.bool_ or a.dtype.kind == "f":
+        return a.astype(np.float32)
+    if a.dtype.kind == "u":   # float32 is exact up to 16 bits; wider integers divide in float64
+        return (a.astype(np.float32 if a.itemsize <= 2 else np.float64) / np.iinfo(a.dtype).max).astype(np.float32)
+    raise _refuse_dtype(a.dtype)
+
+
+def _unit_tensor(t: torch.Tensor) -> torch.Tensor:
+    """``_unit_array`` for tensors, on their device."""
+    if t.dtype == torch.bool or t.is_floating_point():
+        return t.float()
+    if not t.is_complex() and not t.dtype.is_signed:
+        return (t.double() / torch.iinfo(t.dtype).max).float() if t.element_size() > 2 else \
+            t.float() / torch.iinfo(t.dtype).max
+    raise _refuse_dtype(t.dtype)
 
 
 def resize_center_crop(x: torch.Tensor, size: int, resize_to: int | None = None) -> torch.Tensor:

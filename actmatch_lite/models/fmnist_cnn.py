@@ -48,7 +48,11 @@ class FashionCNN(nn.Module):
 
 
 def preprocess(image) -> torch.Tensor:
-    """Any image -> ``(1, 1, 28, 28)`` grey in [0, 1] (resized when it is another size)."""
+    """Any image -> ``(1, 1, 28, 28)`` grey in [0, 1] (resized when it is another size).
+
+    Values are scaled by their type's range, never clamped (uint8 / 255, uint16 / 65535, bool 0 / 1; floats must
+    lie in [0, 1]; signed integers are refused): :func:`actmatch_lite.data.photos.to_image_tensor`.
+    """
     import torch.nn.functional as F
 
     from actmatch_lite.data.photos import to_image_tensor

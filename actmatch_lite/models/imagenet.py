@@ -49,7 +49,11 @@ def imagenet_classes() -> tuple[str, ...]:
 
 
 def preprocess(image) -> torch.Tensor:
-    """Any image (PIL, ndarray, tensor) -> ``(1, 3, 224, 224)`` in [0, 1]: resize short side 256, center-crop 224."""
+    """Any image (PIL, ndarray, tensor) -> ``(1, 3, 224, 224)`` in [0, 1]: resize short side 256, center-crop 224.
+
+    Values are scaled by their type's range, never clamped (uint8 / 255, uint16 / 65535, bool 0 / 1; floats must
+    lie in [0, 1]; signed integers are refused): :func:`actmatch_lite.data.photos.to_image_tensor`.
+    """
     from actmatch_lite.data.photos import resize_center_crop, to_image_tensor
 
     return resize_center_crop(to_image_tensor(image, channels=3), INPUT_SIZE[0], RESIZE_TO)

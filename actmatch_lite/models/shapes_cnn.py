@@ -54,7 +54,11 @@ class ShapesCNN(nn.Module):
 
 
 def preprocess(image) -> torch.Tensor:
-    """Any image -> ``(1, 3, H, W)`` in [0, 1]; no resize (global max pooling accepts any size >= MIN_SIZE)."""
+    """Any image -> ``(1, 3, H, W)`` in [0, 1]; no resize (global max pooling accepts any size >= MIN_SIZE).
+
+    Values are scaled by their type's range, never clamped (uint8 / 255, uint16 / 65535, bool 0 / 1; floats must
+    lie in [0, 1]; signed integers are refused): :func:`actmatch_lite.data.photos.to_image_tensor`.
+    """
     from actmatch_lite.data.photos import to_image_tensor
 
     return to_image_tensor(image, channels=3)

@@ -41,12 +41,20 @@ class ExplainConfig:
     taps: tuple[str, ...] | None = None
     tap_weights: tuple[float, ...] | None = None
     distances: tuple[str, ...] | None = None
+    tap_batch_dims: tuple[int | None, ...] | None = None  # per tap, the dim of its output that indexes the images:
+                                     # 0 (conv maps, vectors, tokens (B, N, C)), 1 (tokens (N, B, C), e.g.
+                                     # nn.TransformerEncoderLayer's default batch_first=False); None (whole or
+                                     # per tap): found from the batch size, which fails when it equals the
+                                     # number of tokens (capture.find_batch_dim)
     # -- mask priors
     tv_neighbours: int = 8           # 8: authors' code (diagonals weighted 1/√2); 4: paper
     area_target: float | None = None  # None: L_area = mean(m); a: max(0, mean(m) - a) (not in the paper)
     # -- removed pixels and the abductive constraints
     fill: str | float = "mean"       # "zero", "mean" (the dataset mean colour: the authors' zero in normalised
                                      # space), "blur", or a constant
+    mean: tuple[float, ...] | None = None  # the dataset mean colour in pixel space, one value per channel, for the
+                                     # "mean" fill and the "mean"/"gaussian" backgrounds; None: the LoadedModel's
+                                     # (a plain nn.Module has none: fill="mean" then needs it here)
     backgrounds: tuple[str, ...] = ("mean", "gaussian", "uniform")  # random background kinds, redrawn each step
     backgrounds_per_step: int | None = None  # None: every kind each step (authors); k: k kinds per step, in turn
     rob_form: str = "ce"             # "ce" or "kl" (authors' alternative)
@@ -104,7 +112,13 @@ class ExplainConfig:
             raise InputError(f"nec_form must be one of {NECESSITY_FORMS}, got {self.nec_form!r}")
         if self.distances is not None and any(d not in DISTANCES for d in self.distances):
             raise InputError(f"distances must be taken from {DISTANCES}, got {self.distances!r}")
-        for name in ("tap_weights", "distances"):
+        if self.tap_batch_dims is not None and any(
+                d is not None and (isinstance(d, bool) or not isinstance(d, int) or d < 0) for d in self.tap_batch_dims):
+            raise InputError(f"tap_batch_dims must hold dims >= 0 (or None to find them), got {self.tap_batch_dims!r}")
+        if self.mean is not None and (not isinstance(self.mean, (tuple, list)) or not self.mean or any(
+                isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= 1 for v in self.mean)):
+            raise InputError(f"mean must be one pixel-space value in [0, 1] per channel, got {self.mean!r}")
+        for name in ("tap_weights", "distances", "tap_batch_dims"):
             value = getattr(self, name)
             if value is not None and self.taps is not None and len(value) != len(self.taps):
                 raise InputError(f"{name} has {len(value)} entries but taps has {len(self.taps)}")

@@ -9,6 +9,8 @@ import torch
 import torch.nn.functional as F
 from torchvision.transforms.functional import gaussian_blur
 
+from ._validate import InputError
+
 FILLS = ("zero", "mean", "blur")
 BACKGROUNDS = ("zero", "mean", "gaussian", "uniform", "shuffle")
 
@@ -18,7 +20,8 @@ def make_fill(x: torch.Tensor, fill: str | float | torch.Tensor = "zero", *,
     """The fill image for ``x (B, C, H, W)``, same shape.
 
     * ``"zero"``: black, 0.
-    * ``"mean"``: the dataset mean colour ``mean`` (one value per channel; 0.5 when not given).
+    * ``"mean"``: the dataset mean colour ``mean`` (one value per channel; grey 0.5 when not given:
+      :func:`actmatch_lite.explain` refuses that guess for a model without a mean colour).
     * ``"blur"``: ``x`` blurred with a Gaussian of standard deviation ``blur_sigma`` pixels (Fong & Vedaldi 2017).
     * a float: that constant; a tensor: used as is (broadcast to ``x``).
     """
@@ -31,7 +34,8 @@ def make_fill(x: torch.Tensor, fill: str | float | torch.Tensor = "zero", *,
     if fill == "mean":
         values = mean if mean is not None else (0.5,) * x.shape[1]
         if len(values) != x.shape[1]:
-            raise ValueError(f"mean has {len(values)} values but the images have {x.shape[1]} channels")
+            raise InputError(f"mean has {len(values)} values but the images have {x.shape[1]} channels; give one "
+                             "pixel-space value per channel (ExplainConfig(mean=...))")
         return torch.as_tensor(values, dtype=x.dtype, device=x.device).view(1, -1, 1, 1).expand_as(x)
     if fill == "blur":
         k = 2 * int(round(3 * blur_sigma)) + 1

@@ -63,13 +63,14 @@ def _config(model, config) -> ExplainConfig:
 
 
 def threshold_mask(model, x: torch.Tensor, soft_mask: torch.Tensor, target: torch.Tensor, threshold: float,
-                   fill: str | float = "mean") -> Thresholded:
+                   fill: str | float = "mean", mean: tuple[float, ...] | None = None) -> Thresholded:
     """``m = 1[m_soft > threshold]``, ``e = m ⊙ x + (1 - m) ⊙ fill`` and ``p(y*|e)`` for ``x (B, C, H, W)``.
 
-    ``model``: a LoadedModel (its mean colour is the ``"mean"`` fill) or an ``nn.Module``. Pure: the model
-    comes back unchanged.
+    ``model``: a LoadedModel (its mean colour is the ``"mean"`` fill unless ``mean`` is given) or an ``nn.Module``.
+    Pure: the model comes back unchanged.
     """
-    clf, mean = _classifier(model)
+    clf, model_mean = _classifier(model)
+    mean = mean if mean is not None else model_mean
     dev = next(clf.parameters()).device
     x, soft_mask, target = x.to(dev), soft_mask.to(dev), target.to(dev)
     m = soft_mask > threshold
@@ -103,7 +104,8 @@ class WeightExplorer:
     def figure(self, lambda_area: float, lambda_tv: float, threshold: float = 0.5):
         """image | soft mask | mask | explanation per image, the numbers in the title; returns the Figure."""
         ex = self.explanation(lambda_area, lambda_tv)
-        cut = threshold_mask(self.model, self.x, ex.soft_mask, ex.target, threshold, self.config.fill)
+        cut = threshold_mask(self.model, self.x, ex.soft_mask, ex.target, threshold, self.config.fill,
+                             self.config.mean)
         fig = viz.show_explanations(self.x.cpu(), ex.soft_mask, cut.mask, cut.explanation)
         parts = [f"λ_area={lambda_area:.3g}, λ_tv={lambda_tv:.3g}, threshold={threshold:.2f}"]
         for i in range(min(len(self.x), 4)):

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from actmatch_lite._validate import InputError
-from actmatch_lite.capture import capture_activations, count_hooks
+from actmatch_lite.capture import capture_activations, count_hooks, find_batch_dim
 
 
 class Doubler(nn.Module):
@@ -120,3 +120,57 @@ def test_count_hooks_sees_every_kind():
     for h in handles:
         h.remove()
     assert count_hooks(model) == 0
+
+
+class SequenceFirst(nn.Module):
+    """Tokens (B, N, C) in, (N, B, C) out: the layout of nn.TransformerEncoderLayer(batch_first=False)."""
+
+    def forward(self, x):
+        return x.transpose(0, 1)
+
+
+def test_sequence_first_tokens_are_recorded_batch_first():
+    model = nn.Sequential(SequenceFirst())
+    tokens = torch.arange(24.0).view(2, 3, 4)   # B = 2 images, N = 3 tokens
+    with capture_activations(model, ["0"]) as acts:
+        out = model(tokens)
+    assert out.shape == (3, 2, 4) and torch.equal(acts["0"][0], tokens)
+
+
+def test_as_many_images_as_tokens_needs_a_declared_batch_dim():
+    model = nn.Sequential(SequenceFirst())
+    tokens = torch.arange(16.0).view(2, 2, 4)   # B = N = 2: the shape cannot say which dim holds the images
+    with pytest.raises(InputError, match=r"layer '0' outputs \(2, 2, 4\).*batch_dims=\{'0': 1\}"):
+        with capture_activations(model, ["0"]):
+            model(tokens)
+    assert count_hooks(model) == 0
+    with capture_activations(model, ["0"], batch_dims={"0": 1}) as acts:
+        model(tokens)
+    assert torch.equal(acts["0"][0], tokens)
+    with pytest.raises(InputError, match="batch_dims names layers that are not captured: \\['1'\\]"):
+        with capture_activations(model, ["0"], batch_dims={"1": 1}):
+            pass
+
+
+@pytest.mark.parametrize("shape, batch, declared, dim", [
+    ((5, 4, 3, 3), 5, None, 0),   # conv map
+    ((5, 7), 5, None, 0),         # vector
+    ((5, 7, 3), 5, None, 0),      # tokens (B, N, C)
+    ((7, 5, 3), 5, None, 1),      # tokens (N, B, C)
+    ((1, 1, 3), 1, None, 0),      # one image, one token: both layouts are the same tensor
+    ((5, 5, 3), 5, 1, 1),         # ambiguous, declared
+    ((7, 5, 3), None, None, 0),   # batch size unknown: dim 0, as before
+])
+def test_find_batch_dim(shape, batch, declared, dim):
+    assert find_batch_dim(shape, batch, declared) == dim
+
+
+@pytest.mark.parametrize("shape, batch, declared, message", [
+    ((5, 5, 3), 5, None, "cannot be told apart"),
+    ((6, 7, 5), 5, None, "neither dim 0 nor"),
+    ((4, 5, 3, 3), 5, None, "neither dim 0 nor"),   # a conv map keeps its images in dim 0
+    ((7, 5, 3), 5, 0, "declared batch dim 0 does not have the batch size 5"),
+])
+def test_find_batch_dim_refuses_what_it_cannot_place(shape, batch, declared, message):
+    with pytest.raises(InputError, match=message):
+        find_batch_dim(shape, batch, declared)

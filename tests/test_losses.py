@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from actmatch_lite import losses
+from actmatch_lite.losses.activation import layer_distance
 from actmatch_lite.masknet import straight_through
 
 
@@ -197,3 +198,8 @@ def test_every_loss_is_per_image_and_independent_of_the_rest_of_the_batch():
         full = fn(slice(None))
         assert full.shape == (3,), name
         assert torch.allclose(fn(slice(1, 2)), full[1:2], atol=1e-6), name
+
+
+def test_activations_of_different_shapes_name_the_batch_first_layout():
+    with pytest.raises(ValueError, match=r"\(3, 4, 8\) vs \(4, 3, 8\).*batch-first"):
+        layer_distance(torch.zeros(3, 4, 8), torch.zeros(4, 3, 8), "cosine")

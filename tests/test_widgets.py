@@ -70,7 +70,8 @@ def test_explorer_caches_and_draws():
 def test_render_explanation_defaults_to_the_config_weights():
     clf = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.ReLU(), nn.AdaptiveMaxPool2d(1), nn.Flatten())
     x = torch.rand(2, 1, 8, 8)
-    explorer = WeightExplorer(clf, x, config=FAST)
+    cfg = dataclasses.replace(FAST, mean=(0.5,))   # a plain module has no mean colour for the "mean" fill
+    explorer = WeightExplorer(clf, x, config=cfg)
     fig = render_explanation(clf, x, explorer=explorer)
     assert (FAST.lambda_area, FAST.lambda_tv) in explorer._cache
     assert len(fig.axes) == 8                                           # two rows of four panels

@@ -7,8 +7,10 @@ Suhail, Anand, Sethi (2025), arXiv 2509.23051:
 with ``φ_ℓ`` the activation at tap layer ``ℓ``. The authors' code (ResNet-18) uses the cosine distance for the
 two shallowest taps and the per-channel standardised MSE for the deeper ones (:func:`default_distances`).
 
-Every activation is first viewed as ``(B, L, C)``: ``L`` locations of ``C`` channels. A conv map
-``(B, C, H, W)`` has ``L = H·W``; a token map ``(B, N, C)`` has ``L = N``; a vector ``(B, C)`` has ``L = 1``.
+Every activation is batch-first and is first viewed as ``(B, L, C)``: ``L`` locations of ``C`` channels. A conv
+map ``(B, C, H, W)`` has ``L = H·W``; a token map ``(B, N, C)`` has ``L = N``; a vector ``(B, C)`` has ``L = 1``.
+Sequence-first tokens ``(N, B, C)`` (``nn.TransformerEncoderLayer``'s default) arrive batch-first from
+:func:`actmatch_lite.capture.capture_activations`; read as they are, ``std_mse`` would standardise across images.
 """
 from __future__ import annotations
 
@@ -93,7 +95,9 @@ def layer_distance(a_x: torch.Tensor, a_e: torch.Tensor, distance: str) -> torch
     if distance not in _DISTANCE_FNS:
         raise ValueError(f"unknown distance {distance!r}; use one of {DISTANCES}")
     if a_x.shape != a_e.shape:
-        raise ValueError(f"activations differ in shape: {tuple(a_x.shape)} vs {tuple(a_e.shape)}")
+        raise ValueError(f"activations differ in shape: {tuple(a_x.shape)} vs {tuple(a_e.shape)}; record both passes "
+                         "on the same images, batch-first (capture_activations moves sequence-first tokens "
+                         "(N, B, C) to (B, N, C))")
     return _DISTANCE_FNS[distance](a_x, a_e)
 
 

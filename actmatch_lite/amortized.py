@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from ._validate import InputError, check_images
+from ._validate import InputError, check_explain_inputs, check_images
 from .config import ExplainConfig, get_preset
 from .explainer import Explanation, explain
 from .fill import apply_mask, make_fill
@@ -187,11 +187,12 @@ class AmortizedExplainer:
 
         ``target`` defaults to ``y* = argmax f(x)``; the amortized mask explains the predicted class, so another
         target is only followed by the refinement (a warning says so when ``refine_steps = 0``). The hard mask
-        follows the config's ``keep`` rule (:func:`select_masks`).
+        follows the config's ``keep`` rule (:func:`select_masks`). ``x``, ``target`` and ``seed`` are checked as in
+        :func:`actmatch_lite.explain` (same accepted forms, same messages; ``x`` is cast to the classifier's dtype).
         """
         setup = resolve(self.model, self.config)
         cfg, clf = setup.config, setup.model
-        check_images(x, channels=setup.channels, min_size=setup.min_size)
+        x, target, seed = check_explain_inputs(self.model, x, target=target, seed=seed)
         if refine_steps < 0:
             raise InputError(f"refine_steps must be >= 0, got {refine_steps}")
         dev = classifier_device(clf, None)

@@ -13,13 +13,14 @@ with each term one pure function of :mod:`actmatch_lite.losses`. A term whose we
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from . import losses
-from ._validate import InputError
+from ._validate import InputError, check_logits, check_target, check_target_range
 from .capture import Acts, capture_activations, resolve_layers
 from .config import ExplainConfig, get_preset
 from .fill import apply_mask, random_backgrounds
@@ -40,6 +41,7 @@ class Setup:
     mean: tuple[float, ...] | None
     channels: int | None
     min_size: tuple[int, int] | None
+    batch_dims: tuple[int | None, ...] = ()   # per tap, its declared batch dim (None: found from the batch size)
 
 
 def resolve(clf, config) -> Setup:
@@ -70,22 +72,44 @@ def resolve(clf, config) -> Setup:
             raise InputError("activation matching needs tap layers: set ExplainConfig(taps=(...)) "
                              "or switch it off with lambda_act=0")
         resolve_layers(model, taps)  # unknown names fail here, before any work
-    return Setup(model, config, tuple(taps), tuple(tap_weights), tuple(distances), lm.mean if lm else None,
-                  lm.channels if lm else None, lm.min_size if lm else None)
+    batch_dims = config.tap_batch_dims if config.tap_batch_dims is not None else (None,) * len(taps)
+    if len(batch_dims) != len(taps):
+        raise InputError(f"tap_batch_dims has {len(batch_dims)} entries but the taps {tuple(taps)} are {len(taps)}; "
+                         "give one per tap, or set taps=(...) alongside it")
+    return Setup(model, config, tuple(taps), tuple(tap_weights), tuple(distances), resolve_mean(config, lm),
+                  lm.channels if lm else None, lm.min_size if lm else None, tuple(batch_dims))
+
+
+def resolve_mean(config: ExplainConfig, lm: LoadedModel | None) -> tuple[float, ...] | None:
+    """The mean colour: ``config.mean``, else the LoadedModel's. A plain ``nn.Module`` has none: the ``"mean"`` fill
+    then raises ``InputError`` (it would be a guess), and ``"mean"``/``"gaussian"`` backgrounds warn that they use
+    grey 0.5 (:func:`actmatch_lite.fill.random_backgrounds`)."""
+    mean = tuple(config.mean) if config.mean is not None else (lm.mean if lm else None)
+    if mean is not None and lm and len(mean) != lm.channels:
+        raise InputError(f"mean has {len(mean)} values but {lm.name} takes {lm.channels}-channel images; give one "
+                         "pixel-space value per channel")
+    if mean is not None:
+        return mean
+    how = ("pass your data's mean colour in pixel space, ExplainConfig(mean=(r, g, b)), e.g. mean=(0.485, 0.456, "
+           "0.406) for ImageNet")
+    if config.fill == "mean":
+        raise InputError(f"fill='mean' needs the dataset mean colour, which a plain nn.Module does not carry: {how}; "
+                         "or choose another fill (fill='zero', 'blur' or a constant)")
+    centred = [k for k in config.backgrounds if k in ("mean", "gaussian")] if config.lambda_rob > 0 else []
+    if centred:
+        warnings.warn(f"the {', '.join(map(repr, centred))} backgrounds of the sufficiency term are centred on "
+                      f"grey 0.5, since a plain nn.Module carries no mean colour; {how}", UserWarning, stacklevel=4)
+    return None
 
 
 def resolve_targets(target, logits_x: torch.Tensor) -> torch.Tensor:
-    """``(B,)`` classes to explain: ``target`` (an int or a ``(B,)`` integer tensor) or ``argmax f(x)``."""
+    """``(B,)`` classes to explain: ``target`` (what :func:`~actmatch_lite._validate.check_target` accepts; class
+    names are resolved there first) or ``argmax f(x)``. The classifier's output must be logits ``(B, K)``."""
+    logits_x = check_logits(logits_x)
     b, k = logits_x.shape
     if target is None:
         return logits_x.argmax(1)
-    y = torch.as_tensor(target, device=logits_x.device)
-    if y.dtype.is_floating_point or y.dtype == torch.bool or y.dim() > 1 or (y.dim() == 1 and len(y) != b):
-        raise InputError(f"target must be an int or an integer tensor of shape ({b},), got {target!r}")
-    y = y.long().expand(b).clone()
-    if (y < 0).any() or (y >= k).any():
-        raise InputError(f"target classes must lie in [0, {k}), got {y.tolist()}")
-    return y
+    return check_target_range(check_target(target, b), k).to(logits_x.device)
 
 
 def classifier_device(model: nn.Module, device) -> torch.device:
@@ -104,10 +128,17 @@ def active_weights(cfg: ExplainConfig) -> dict[str, float]:
     return {k[len("lambda_"):]: v for k, v in dataclasses.asdict(cfg).items() if k.startswith("lambda_") and v > 0}
 
 
+def capture_taps(setup: Setup, on: bool = True):
+    """:func:`capture_activations` on the taps with their declared batch dims (on no layer when ``on`` is False);
+    every recorded activation is batch-first."""
+    taps = setup.taps if on else ()
+    return capture_activations(setup.model, taps, batch_dims=dict(zip(taps, setup.batch_dims)))
+
+
 def reference_pass(setup: Setup, x: torch.Tensor):
-    """``f(x)`` and the detached tap activations of the reference pass (no graph)."""
-    with torch.no_grad(), capture_activations(setup.model, setup.taps if "act" in active_weights(setup.config) else ()) as acts:
-        logits_x = setup.model(x)
+    """``f(x)`` and the detached, batch-first tap activations of the reference pass (no graph)."""
+    with torch.no_grad(), capture_taps(setup, "act" in active_weights(setup.config)) as acts:
+        logits_x = check_logits(setup.model(x), len(x))   # a tuple or dict output fails here, naming the fix
     return logits_x, {k: [a.detach() for a in v] for k, v in acts.items()}
 
 
@@ -165,7 +196,7 @@ def loss_terms(setup: Setup, weights, x, fill, logits_x, m_soft, m_fwd, y, kinds
     """
     cfg, model = setup.config, setup.model
     e = apply_mask(x, m_fwd, fill)
-    with capture_activations(model, setup.taps if "act" in weights else ()) as acts_e:
+    with capture_taps(setup, "act" in weights) as acts_e:
         logits_e = model(e)
     terms = {}
     if "act" in weights:

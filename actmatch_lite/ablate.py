@@ -56,7 +56,7 @@ def ablation_variants(cfg: ExplainConfig, taps: tuple[str, ...], tap_weights: tu
     """The evaluation protocol's ablations of ``cfg`` (``taps``/``tap_weights``: the model's defaults).
 
     * one tap: only the deepest tap, with the weight α and the distance it has in the full objective;
-    * sufficiency (λ_rob, random backgrounds) and necessity (λ_nec): each switched off when the preset uses it,
+    * robustness (λ_rob, random backgrounds) and necessity (λ_nec): each switched off when the preset uses it,
       else switched on with weight λ_ce (all three are cross-entropy-like terms in logit units, so the masked-out
       objective weighs as much as the masked-in one, as Phang et al. 2020 compare them); when the preset uses
       neither, a variant with both on is added;
@@ -72,10 +72,10 @@ def ablation_variants(cfg: ExplainConfig, taps: tuple[str, ...], tap_weights: tu
            _v("no area", cfg, lambda_area=0.0), _v("no binarisation", cfg, lambda_bin=0.0),
            _v("no TV", cfg, lambda_tv=0.0)]
     on = cfg.lambda_ce or 1.0
-    out.append(_v("no sufficiency", cfg, lambda_rob=0.0) if cfg.lambda_rob else _v("with sufficiency", cfg, lambda_rob=on))
+    out.append(_v("no robustness", cfg, lambda_rob=0.0) if cfg.lambda_rob else _v("with robustness", cfg, lambda_rob=on))
     out.append(_v("no necessity", cfg, lambda_nec=0.0) if cfg.lambda_nec else _v("with necessity", cfg, lambda_nec=on))
     if not cfg.lambda_rob and not cfg.lambda_nec:
-        out.append(_v("with sufficiency + necessity", cfg, lambda_rob=on, lambda_nec=on))
+        out.append(_v("with robustness + necessity", cfg, lambda_rob=on, lambda_nec=on))
     out += [_v(f"fill {fill}", cfg, fill=fill) for fill in FILLS if fill != cfg.fill]
     return out
 

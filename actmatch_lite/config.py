@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from ._validate import InputError
 from .fill import FILLS
-from .losses.abductive import NECESSITY_FORMS, SUFFICIENCY_FORMS
+from .losses.abductive import NECESSITY_FORMS, ROBUSTNESS_FORMS
 from .losses.activation import DISTANCES
 
 KEEP_CHOICES = ("final", "last_feasible", "smallest_feasible")
@@ -36,7 +36,7 @@ class ExplainConfig:
     lambda_tv: float = 500.0
     lambda_rob: float = 100.0
     lambda_nec: float = 0.0          # the authors' code has the term with weight 0
-    temperature: float = 2.0         # T of the KL terms (fidelity and the KL form of sufficiency)
+    temperature: float = 2.0         # T of the KL terms (fidelity and the KL form of robustness)
     # -- activation matching: None = the model's defaults (LoadedModel.taps / tap_weights, default_distances)
     taps: tuple[str, ...] | None = None
     tap_weights: tuple[float, ...] | None = None
@@ -106,8 +106,8 @@ class ExplainConfig:
                              f"got {self.backgrounds_per_step}")
         if self.soft_steps < 0:
             raise InputError(f"soft_steps must be >= 0, got {self.soft_steps}")
-        if self.rob_form not in SUFFICIENCY_FORMS:
-            raise InputError(f"rob_form must be one of {SUFFICIENCY_FORMS}, got {self.rob_form!r}")
+        if self.rob_form not in ROBUSTNESS_FORMS:
+            raise InputError(f"rob_form must be one of {ROBUSTNESS_FORMS}, got {self.rob_form!r}")
         if self.nec_form not in NECESSITY_FORMS:
             raise InputError(f"nec_form must be one of {NECESSITY_FORMS}, got {self.nec_form!r}")
         if self.distances is not None and any(d not in DISTANCES for d in self.distances):

@@ -111,7 +111,7 @@ def tv_args(gen: torch.Generator) -> tuple:
     return _soft_mask(gen), (4, 8)[int(torch.randint(2, (1,), generator=gen))]
 
 
-def sufficiency_loss_args(gen: torch.Generator) -> tuple:
+def robustness_loss_args(gen: torch.Generator) -> tuple:
     k, b, classes = 3, 2, 5
     return torch.randn(k, b, classes, generator=gen) * 3, torch.randint(classes, (b,), generator=gen)
 

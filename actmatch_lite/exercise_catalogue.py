@@ -21,7 +21,7 @@ name                       the learner writes                                   
                            with its gradient: wrap it in :func:`with_gradient`)
 ``binarisation_loss``      ``mean m (1 - m)``                                           05
 ``tv_loss``                4- or 8-neighbour total variation (diagonals × 1/√2)         05
-``sufficiency_loss``       mean over K backgrounds of ``-log softmax(f(ẽ_k))[y*]``      06
+``robustness_loss``        mean over K backgrounds of ``-log softmax(f(ẽ_k))[y*]``      06
 ``necessity_loss``         ``max(0, margin - (z_y*(x) - z_y*(x_comp)))``                06
 ``necessity``              metric M3: does removing the mask flip the label?           07-12
 ``sufficiency``            metric M1: does the kept part alone keep the label?         07-12
@@ -161,8 +161,8 @@ EXERCISES: dict[str, Exercise] = {
         reference=losses.tv_loss, make_args=cases.tv_args,
         hint="means (not sums) of |differences| between vertical and horizontal neighbours; for 8 neighbours add "
              "the two diagonal means times 1/sqrt(2)."),
-    "sufficiency_loss": Exercise(
-        reference=losses.sufficiency_loss, make_args=cases.sufficiency_loss_args,
+    "robustness_loss": Exercise(
+        reference=losses.robustness_loss, make_args=cases.robustness_loss_args,
         hint="cross-entropy of every background's logits (K, B, classes) against the target, "
              "then the mean over K: (B,)."),
     "necessity_loss": Exercise(

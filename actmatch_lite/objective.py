@@ -97,7 +97,7 @@ def resolve_mean(config: ExplainConfig, lm: LoadedModel | None) -> tuple[float, 
                          "or choose another fill (fill='zero', 'blur' or a constant)")
     centred = [k for k in config.backgrounds if k in ("mean", "gaussian")] if config.lambda_rob > 0 else []
     if centred:
-        warnings.warn(f"the {', '.join(map(repr, centred))} backgrounds of the sufficiency term are centred on "
+        warnings.warn(f"the {', '.join(map(repr, centred))} backgrounds of the robustness term are centred on "
                       f"grey 0.5, since a plain nn.Module carries no mean colour; {how}", UserWarning, stacklevel=4)
     return None
 
@@ -215,7 +215,7 @@ def loss_terms(setup: Setup, weights, x, fill, logits_x, m_soft, m_fwd, y, kinds
     kept = logits_e.argmax(1) == y
     if "rob" in weights:
         logits_bg = background_logits(setup, x, m_fwd, kinds, gens)
-        terms["rob"] = losses.sufficiency_loss(logits_bg, y, form=cfg.rob_form, logits_x=logits_x,
+        terms["rob"] = losses.robustness_loss(logits_bg, y, form=cfg.rob_form, logits_x=logits_x,
                                                temperature=cfg.temperature)
         kept = kept & (logits_bg.argmax(2) == y).all(0)
     lost = torch.ones_like(kept)          # removing the mask loses the label (vacuously true without λ_nec)

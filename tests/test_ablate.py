@@ -23,11 +23,11 @@ def test_each_ablation_changes_exactly_its_field(rob, nec):
     expected = {"full": set(), "no activation matching": {"lambda_act"}, "no KL": {"lambda_kl"},
                 "no CE": {"lambda_ce"}, "one tap": {"taps", "tap_weights", "distances"},
                 "no area": {"lambda_area"}, "no binarisation": {"lambda_bin"}, "no TV": {"lambda_tv"},
-                ("no sufficiency" if rob else "with sufficiency"): {"lambda_rob"},
+                ("no robustness" if rob else "with robustness"): {"lambda_rob"},
                 "fill zero": {"fill"}, "fill blur": {"fill"},
                 ("no necessity" if nec else "with necessity"): {"lambda_nec"}}
     if not rob and not nec:
-        expected["with sufficiency + necessity"] = {"lambda_rob", "lambda_nec"}
+        expected["with robustness + necessity"] = {"lambda_rob", "lambda_nec"}
     assert set(variants) == set(expected)
     for name, fields in expected.items():
         assert differing(cfg, variants[name].config) == fields, name
@@ -35,7 +35,7 @@ def test_each_ablation_changes_exactly_its_field(rob, nec):
     assert variants["one tap"].config.taps == ("c",) and variants["one tap"].config.tap_weights == (4.0,)
     assert variants["one tap"].config.distances == ("std_mse",)   # the deepest tap keeps its distance
     assert variants["no necessity" if nec else "with necessity"].config.lambda_nec == (0.0 if nec else cfg.lambda_ce)
-    assert variants["no sufficiency" if rob else "with sufficiency"].config.lambda_rob == (0.0 if rob else cfg.lambda_ce)
+    assert variants["no robustness" if rob else "with robustness"].config.lambda_rob == (0.0 if rob else cfg.lambda_ce)
 
 
 def test_sweep_scales_area_and_tv_only():

@@ -221,7 +221,7 @@ WRONG = {
         "squared differences": _tv_squared,
         "wrap-around neighbours": _tv_wrapping,
     },
-    "sufficiency_loss": {
+    "robustness_loss": {
         "averages the logits first": lambda z, y: F.cross_entropy(z.mean(0), y, reduction="none"),
         "ignores target (uses the argmax)": lambda z, y: torch.stack([_ce_at(zk, zk.argmax(1)) for zk in z]).mean(0),
         "targets repeated in the wrong order": lambda z, y: F.cross_entropy(

@@ -122,16 +122,16 @@ def test_kl_zero_for_identical_logits_and_t_squared_scaling():
 
 
 # -- abductive
-def test_sufficiency_ce_is_the_mean_over_backgrounds_and_kl_form_needs_logits_x():
+def test_robustness_ce_is_the_mean_over_backgrounds_and_kl_form_needs_logits_x():
     logits_bg = torch.randn(3, 2, 4)
     y = torch.tensor([1, 3])
     expected = torch.stack([F.cross_entropy(logits_bg[k], y, reduction="none") for k in range(3)]).mean(0)
-    assert torch.allclose(losses.sufficiency_loss(logits_bg, y), expected)
+    assert torch.allclose(losses.robustness_loss(logits_bg, y), expected)
     zx = torch.randn(2, 4)
     kl = torch.stack([losses.kl_loss(zx, logits_bg[k], 2.0) for k in range(3)]).mean(0)
-    assert torch.allclose(losses.sufficiency_loss(logits_bg, y, form="kl", logits_x=zx), kl)
+    assert torch.allclose(losses.robustness_loss(logits_bg, y, form="kl", logits_x=zx), kl)
     with pytest.raises(ValueError, match="logits_x"):
-        losses.sufficiency_loss(logits_bg, y, form="kl")
+        losses.robustness_loss(logits_bg, y, form="kl")
 
 
 def test_necessity_hinge_on_logits_and_probabilities():
@@ -151,7 +151,7 @@ def test_composites_and_complement():
     assert torch.equal(losses.complement(x, m, torch.zeros_like(x))[0, 0], 1 - m[0, 0])
 
 
-def test_sufficiency_through_straight_through_mask_trains_the_mask_unlike_the_hard_mask():
+def test_robustness_through_straight_through_mask_trains_the_mask_unlike_the_hard_mask():
     """The authors' bug: with the hard mask the term has no gradient w.r.t. the mask network's output."""
     torch.manual_seed(0)
     clf = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 4 * 4, 3))
@@ -160,7 +160,7 @@ def test_sufficiency_through_straight_through_mask_trains_the_mask_unlike_the_ha
     y = torch.tensor([0])
 
     def rob(m):
-        return losses.sufficiency_loss(clf(losses.background_composites(x, m, r).flatten(0, 1)).view(2, 1, 3), y)
+        return losses.robustness_loss(clf(losses.background_composites(x, m, r).flatten(0, 1)).view(2, 1, 3), y)
 
     hard = (m_soft > 0.5).float()
     assert not hard.requires_grad   # the authors' version: nothing flows back
@@ -192,7 +192,7 @@ def test_every_loss_is_per_image_and_independent_of_the_rest_of_the_batch():
         "tv": lambda s: losses.tv_loss(m[s]), "cos": lambda s: losses.cosine_distance(a[s], b[s]),
         "std": lambda s: losses.std_mse_distance(a[s], b[s]), "ce": lambda s: losses.cross_entropy_loss(ze[s], y[s]),
         "kl": lambda s: losses.kl_loss(zx[s], ze[s]), "nec": lambda s: losses.necessity_loss(zx[s], ze[s], y[s]),
-        "rob": lambda s: losses.sufficiency_loss(torch.stack([ze, zx])[:, s], y[s]),
+        "rob": lambda s: losses.robustness_loss(torch.stack([ze, zx])[:, s], y[s]),
     }
     for name, fn in fns.items():
         full = fn(slice(None))

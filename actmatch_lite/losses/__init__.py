@@ -1,5 +1,5 @@
 """The terms of the activation-matching objective, one module per family; each returns a per-image ``(B,)`` vector."""
-from .abductive import background_composites, complement, necessity_loss, sufficiency_loss
+from .abductive import background_composites, complement, necessity_loss, robustness_loss
 from .activation import (DISTANCES, activation_matching_loss, cosine_distance, default_distances, mse_distance,
                          std_mse_distance)
 from .fidelity import cross_entropy_loss, kl_loss
@@ -8,5 +8,5 @@ from .priors import area_excess_loss, area_loss, binarisation_loss, tv_loss
 __all__ = [
     "DISTANCES", "activation_matching_loss", "area_excess_loss", "area_loss", "background_composites",
     "binarisation_loss", "complement", "cosine_distance", "cross_entropy_loss", "default_distances", "kl_loss",
-    "mse_distance", "necessity_loss", "std_mse_distance", "sufficiency_loss", "tv_loss",
+    "mse_distance", "necessity_loss", "robustness_loss", "std_mse_distance", "tv_loss",
 ]

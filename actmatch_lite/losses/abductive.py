@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from ..fill import apply_mask, remove_mask
 from .fidelity import kl_loss
 
-SUFFICIENCY_FORMS = ("ce", "kl")
+ROBUSTNESS_FORMS = ("ce", "kl")
 NECESSITY_FORMS = ("logit", "prob")
 
 
@@ -40,7 +40,7 @@ def complement(x: torch.Tensor, m: torch.Tensor, fill: torch.Tensor) -> torch.Te
     return remove_mask(x, m, fill)
 
 
-def sufficiency_loss(logits_bg: torch.Tensor, target: torch.Tensor, *, form: str = "ce",
+def robustness_loss(logits_bg: torch.Tensor, target: torch.Tensor, *, form: str = "ce",
                      logits_x: torch.Tensor | None = None, temperature: float = 2.0) -> torch.Tensor:
     """``L_rob = mean_k ℓ(f(ẽ_k))`` per image, ``logits_bg = f(ẽ) (K, B, classes)``, ``target (B,)``.
 
@@ -53,10 +53,10 @@ def sufficiency_loss(logits_bg: torch.Tensor, target: torch.Tensor, *, form: str
         per = F.cross_entropy(flat, target.repeat(k), reduction="none")
     elif form == "kl":
         if logits_x is None:
-            raise ValueError("the KL form of the sufficiency loss needs logits_x")
+            raise ValueError("the KL form of the robustness loss needs logits_x")
         per = kl_loss(logits_x.repeat(k, 1), flat, temperature)
     else:
-        raise ValueError(f"unknown sufficiency form {form!r}; use one of {SUFFICIENCY_FORMS}")
+        raise ValueError(f"unknown robustness form {form!r}; use one of {ROBUSTNESS_FORMS}")
     return per.view(k, b).mean(0)
 
 

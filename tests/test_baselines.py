@@ -176,3 +176,10 @@ def test_captum_leaves_no_hooks_after_an_error():
     with pytest.raises((IndexError, RuntimeError)):
         BASELINES["gradcam"](clf, x, 5, layer="features")           # class 5 does not exist
     assert no_hooks(clf) and clf.training and all(p.requires_grad for p in clf.parameters())
+
+
+@pytest.mark.parametrize("name", ["integrated-gradients", "occlusion", "meaningful-perturbation"])
+def test_the_name_mean_is_refused_where_the_dataset_mean_is_unknown(name):
+    x, _, _ = scene()
+    with pytest.raises(InputError, match="needs the dataset mean colour"):
+        BASELINES[name](Colour(), x, None, fill="mean", **FAST.get(name, {}))

@@ -292,3 +292,11 @@ def test_bad_input_is_one_clear_error():
         M.area(torch.ones(8, 8))
     with pytest.raises(InputError):
         M.sufficiency(RegionProb(TOP_LEFT), ONES, torch.ones(1, 1, 4, 4))
+
+
+@pytest.mark.parametrize("metric", [M.sufficiency, M.necessity, M.confidence_change, M.necessity_drop])
+def test_a_mean_fill_without_the_mean_colour_is_refused_not_guessed(metric):
+    clf, x = CentreModel(), ONES.expand(2, -1, -1, -1)
+    with pytest.raises(InputError, match="needs the dataset mean colour"):
+        metric(clf, x, box(8, 8, 2, 6, 2, 6, b=2), fill="mean")
+    metric(clf, x, box(8, 8, 2, 6, 2, 6, b=2), fill="mean", mean=(0.5,))   # with the mean it runs

@@ -5,15 +5,14 @@ import torch
 from torch import nn
 
 from .._validate import check_images
-from ..fill import make_fill
-from ..metrics._common import target_class
+from ..metrics._common import get_fill, target_class
 
 
 def prepare(clf: nn.Module, x: torch.Tensor, target, fill) -> tuple[torch.Tensor, torch.Tensor]:
     """``(y* (B,), fill image (B, C, H, W))``; ``y*`` is ``target`` or the predicted class.
 
-    ``fill`` is a name from ``actmatch_lite.fill.FILLS`` (``"mean"`` means 0.5 grey here), a float, or a
-    tensor: pass ``make_fill(x, "mean", mean=loaded.mean)`` for a dataset's mean colour.
+    ``fill`` is ``"zero"``, ``"blur"``, a float, or a tensor: pass ``make_fill(x, "mean", mean=loaded.mean)`` for
+    a dataset's mean colour (the name ``"mean"`` alone is refused: a baseline does not know the dataset's mean).
     """
     check_images(x)
-    return target_class(clf, x, target), make_fill(x, fill)
+    return target_class(clf, x, target), get_fill(x, fill, None)

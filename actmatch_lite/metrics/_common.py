@@ -29,7 +29,13 @@ def hard_mask(m: torch.Tensor, threshold: float = THRESHOLD) -> torch.Tensor:
 
 
 def get_fill(x: torch.Tensor, fill, mean) -> torch.Tensor:
-    """The fill image for ``x`` (see ``actmatch_lite.fill.make_fill``)."""
+    """The fill image for ``x`` (see ``actmatch_lite.fill.make_fill``); ``fill="mean"`` needs ``mean``.
+
+    A metric never guesses the mean colour: a grey 0.5 in place of the dataset's mean would score another fill.
+    """
+    if isinstance(fill, str) and fill == "mean" and mean is None:
+        raise InputError("fill='mean' needs the dataset mean colour: pass mean=model.mean (a LoadedModel's) or "
+                         "mean=(r, g, b) in pixel space, or choose fill='zero' or 'blur'")
     return make_fill(x, fill, mean=mean)
 
 

@@ -9,19 +9,24 @@ stacked along a leading axis; image ``i`` goes through network ``i``. Every conv
 ``conv2d`` call with ``groups = n_nets`` (the input viewed as ``(1, n_nets·C, H, W)``). This is what
 ``torch.func.vmap`` over ``conv2d`` lowers to anyway, minus the functional-call overhead, and it leaves
 plain ``nn.Parameter`` tensors for ``torch.optim.Adam`` (which is elementwise, so the networks stay independent).
-With ``n_nets = 1`` the same class is one ordinary network over any batch (the amortized regime).
+With ``n_nets = 1`` the same class is one ordinary network over any batch (the amortized regime, which uses
+leaky ReLUs: :data:`ACTIVATIONS`).
 """
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 STANDARDISE_EPS = 1e-4  # variance floor of the input standardisation (a flat image stays finite)
+LEAKY_RELU_SLOPE = 0.1  # max(h, 0.1 h): the slope of the amortized networks' leaky ReLUs (amortized.explainer)
+# The nonlinearity after every conv but the head, by the name MaskUNet(activation=...) takes.
+ACTIVATIONS = {"relu": F.relu, "leaky_relu": partial(F.leaky_relu, negative_slope=LEAKY_RELU_SLOPE)}
 
 
 def straight_through(m_soft: torch.Tensor, threshold: float = 0.5) -> torch.Tensor:
@@ -145,8 +150,10 @@ class MaskUNet(nn.Module):
     The input is standardised per image and channel (:func:`standardise`). Encoder: a stem conv (kernel
     ``2·stride+1``, stride ``stride``) to ``width`` channels, then ``depth`` stride-2 3×3 convs doubling the
     channels. Decoder: per level, nearest upsampling to the skip's size,
-    concatenation with the skip, a 3×3 conv. Head: 1×1 conv to one logit, bilinear upsampling to (H, W),
-    sigmoid. ReLU after every conv but the head; no normalisation layers (per-image nets see a batch of one).
+    concatenation with the skip, a 3×3 conv. Head: 1×1 conv to one logit, bilinear upsampling to (H, W)
+    (:func:`upsample_bilinear`), sigmoid. ``activation`` after every conv but the head: ``"relu"``, or
+    ``"leaky_relu"`` ``max(h, LEAKY_RELU_SLOPE·h)`` (see :data:`ACTIVATIONS`); no normalisation layers (per-image
+    nets see a batch of one).
 
     Network ``i`` is initialised from ``generators[i]`` (or ``torch.Generator().manual_seed(seed + i)``), so an
     image explained alone or inside a batch starts from the same weights. The head's bias starts at
@@ -154,10 +161,14 @@ class MaskUNet(nn.Module):
     """
 
     def __init__(self, in_channels: int, size: tuple[int, int], *, n_nets: int = 1, spec: MaskNetSpec | None = None,
-                 init_keep: float = 0.5, seed: int = 0, generators: Sequence[torch.Generator] | None = None):
+                 init_keep: float = 0.5, seed: int = 0, generators: Sequence[torch.Generator] | None = None,
+                 activation: str = "relu"):
         super().__init__()
         if not 0 < init_keep < 1:
             raise ValueError(f"init_keep must be in (0, 1), got {init_keep}")
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
+        self.activation = activation
         self.spec = spec or default_spec(size)
         self.size, self.n_nets = tuple(size), n_nets
         w, s = self.spec.width, self.spec.stride
@@ -181,15 +192,16 @@ class MaskUNet(nn.Module):
 
     def logits(self, x: torch.Tensor, index: torch.Tensor | None = None) -> torch.Tensor:
         """Mask logits ``(B, 1, H, W)``; ``index`` picks the networks for the images (:class:`StackedConv2d`)."""
-        h = F.relu(self.stem(standardise(x), index))
+        act = ACTIVATIONS[self.activation]
+        h = act(self.stem(standardise(x), index))
         skips = [h]
         for conv in self.down:
-            h = F.relu(conv(h, index))
+            h = act(conv(h, index))
             skips.append(h)
         for level in reversed(range(self.spec.depth)):
             skip = skips[level]
             h = F.interpolate(h, size=skip.shape[-2:], mode="nearest")
-            h = F.relu(self.up[level](torch.cat([h, skip], 1), index))
+            h = act(self.up[level](torch.cat([h, skip], 1), index))
         z = self.head(h, index)
         if z.shape[-2:] != x.shape[-2:]:
             z = upsample_bilinear(z, tuple(x.shape[-2:]))

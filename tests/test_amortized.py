@@ -6,8 +6,10 @@ import dataclasses
 import pytest
 import torch
 
-from actmatch_lite import amortized, explainer, objective
+from actmatch_lite import amortized, explainer, masknet, objective
 from actmatch_lite.amortized import AmortizedExplainer, stack_networks, train_amortized
+from actmatch_lite.amortized import explainer as amortized_explainer
+from actmatch_lite.amortized.recipes import RECIPES, recipe, recipe_threads
 from actmatch_lite.config import get_preset
 from actmatch_lite.data import make_shapes
 from actmatch_lite.fill import make_fill
@@ -201,6 +203,48 @@ def test_shipped_amortized_explainers_load(name):
 def test_shipped_explainer_must_match_the_classifier_weights(model, monkeypatch):
     if not CHECKSUMS.get(amortized.shipped_file(model.name)):
         pytest.skip("amortized_shapes.pt is not shipped yet")
-    monkeypatch.setattr(amortized, "_classifier_sha256", lambda name: "retrained")
+    monkeypatch.setattr(amortized_explainer, "classifier_sha256", lambda name: "retrained")
     with pytest.raises(ChecksumError, match="retrain"):
         amortized.load_amortized(model)
+
+
+def _subclasses(cls):
+    for sub in cls.__subclasses__():
+        yield sub
+        yield from _subclasses(sub)
+
+
+def test_no_mask_network_has_its_own_forward():
+    """A copy of MaskUNet.logits drifts (it once kept F.interpolate, whose CUDA backward is not deterministic)."""
+    overriding = [sub for sub in _subclasses(masknet.MaskUNet) if {"logits", "forward"} & set(vars(sub))]
+    assert not overriding, overriding
+
+
+def test_amortized_network_and_refinement_upsample_through_masknet(model, tiny, monkeypatch):
+    """shapes' mask grid is half the image: every forward pass, refinement's included, must use the deterministic
+    upsampling of masknet (checked on the CPU, where it forwards to torch's own kernel)."""
+    calls = []
+
+    def counted(z, size):
+        calls.append(z.requires_grad)
+        return masknet.F.interpolate(z, size=size, mode="bilinear", align_corners=False)
+
+    monkeypatch.setattr(masknet, "upsample_bilinear", counted)
+    assert type(tiny.mask_net) is masknet.MaskUNet and tiny.mask_net.activation == amortized_explainer.ACTIVATION
+    x = make_shapes(2, seed=TEST_SEED).x
+    tiny.explain(x)
+    tiny.explain(x, refine_steps=2)
+    assert calls == [False, True, True, True]   # one pass; then steps 0, 1, 2 of the stacked networks, with gradients
+    loaded = amortized.load_amortized(model)
+    assert type(loaded.mask_net) is masknet.MaskUNet and loaded.mask_net.activation == "leaky_relu"
+
+
+def test_recipes_name_their_models_and_restore_the_thread_settings():
+    with pytest.raises(ValueError, match="shapes-cnn"):
+        recipe("resnet")
+    threads, det = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
+    with pytest.raises(RuntimeError, match="inside"), recipe_threads(RECIPES["shapes-cnn"], deterministic=True):
+        assert torch.get_num_threads() == RECIPES["shapes-cnn"].threads
+        assert torch.are_deterministic_algorithms_enabled()
+        raise RuntimeError("inside the block")
+    assert (torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()) == (threads, det)

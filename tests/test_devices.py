@@ -115,6 +115,20 @@ def test_amortized_explainer_with_and_without_refinement(device, shapes):
         assert torch.isfinite(ex.prob_after).all()
 
 
+@pytest.mark.parametrize("name", ["shapes-cnn", "fmnist-cnn"])
+def test_amortized_refinement_is_seeded_and_agrees_with_the_cpu(device, name):
+    """Two refinements give identical masks, also on a GPU: the mask network's bilinear upsampling (shapes: a mask
+    grid half the image) must run masknet's deterministic backward, not CUDA's atomic adds."""
+    lm = load_model(name, device=device)
+    x = torch.rand(3, lm.channels, *lm.input_size, generator=torch.Generator().manual_seed(SEED))
+    amz = load_amortized(lm)
+    a, b = (amz.explain(x, refine_steps=3, seed=1) for _ in range(2))
+    assert torch.equal(a.soft_mask, b.soft_mask) and a.history == b.history
+    one_pass = load_amortized(load_model(name, device="cpu")).explain(x).soft_mask
+    # loose: CUDA convolutions may run in TF32 (about 3 significant digits)
+    torch.testing.assert_close(amz.explain(x).soft_mask, one_pass, rtol=2e-2, atol=2e-2)
+
+
 def test_instances_on_a_canvas(device):
     lm = load_model("shapes-cnn", device=device)
     canvas = make_canvases(1, seed=SEED)

@@ -5,8 +5,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from actmatch_lite.masknet import MaskNetSpec, MaskUNet, _BilinearUpsample, default_spec, straight_through, \
-    upsample_bilinear
+from actmatch_lite.masknet import MaskNetSpec, MaskUNet, _BilinearUpsample, default_spec, standardise, \
+    straight_through, upsample_bilinear
 
 
 def n_params(net: torch.nn.Module) -> int:
@@ -85,3 +85,35 @@ def test_gpu_upsampling_is_bilinear_forward_and_its_exact_adjoint_backward(sizes
     torch.testing.assert_close(torch.autograd.grad(ours, z, g)[0], torch.autograd.grad(ref, z, g)[0],
                                rtol=0, atol=1e-12)
     assert upsample_bilinear(z, size).grad_fn.name() == ref.grad_fn.name()   # the CPU keeps torch's own kernel
+
+
+def _leaky_unet_by_hand(net: MaskUNet, x: torch.Tensor) -> torch.Tensor:
+    """The leaky-ReLU U-Net written out with torch's ops: the forward the shipped amortized files were trained with."""
+    def conv(c, h):
+        return F.conv2d(h, c.weight[0], c.bias[0], c.stride, c.kernel // 2)
+
+    h = F.leaky_relu(conv(net.stem, standardise(x)), 0.1)
+    skips = [h]
+    for c in net.down:
+        h = F.leaky_relu(conv(c, h), 0.1)
+        skips.append(h)
+    for level in reversed(range(net.spec.depth)):
+        h = F.interpolate(h, size=skips[level].shape[-2:], mode="nearest")
+        h = F.leaky_relu(conv(net.up[level], torch.cat([h, skips[level]], 1)), 0.1)
+    z = conv(net.head, h)
+    if z.shape[-2:] == x.shape[-2:]:
+        return z
+    return F.interpolate(z, size=x.shape[-2:], mode="bilinear", align_corners=False)
+
+
+@pytest.mark.parametrize("size", [(28, 28), (64, 64)])
+def test_leaky_relu_option_is_bit_for_bit_the_hand_written_network(size):
+    net = MaskUNet(1, size, activation="leaky_relu", seed=3)
+    x = torch.rand(2, 1, *size, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        assert torch.equal(net.logits(x), _leaky_unet_by_hand(net, x))
+        relu = MaskUNet(1, size, seed=3)
+        assert not torch.equal(relu.logits(x), net.logits(x))   # same weights, another nonlinearity
+    assert relu.activation == "relu"   # the default: the per-image networks
+    with pytest.raises(ValueError, match="leaky_relu"):
+        MaskUNet(1, size, activation="gelu")

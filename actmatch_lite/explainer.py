@@ -22,7 +22,8 @@ with the number of networks and of threads), and a hundred steps of mask trainin
 differences into different, equally plausible masks (shapes preset, 8 images alone against one batch of 8:
 IoU 0.62 to 1).
 
-Three settings go beyond the paper (all off in the ``paper-resnet18`` preset, see ``ExplainConfig``):
+Three settings go beyond the paper (all off in the ``paper-resnet18`` preset, see ``ExplainConfig``; the
+bookkeeping of the last two is ``stopping.MaskTracker``):
 
 * ``soft_steps``: a warm-up that masks with ``m_soft`` itself before the straight-through mask. A small
   network trained from scratch in ~100 steps collapses to an empty or full mask under ``m_st`` from step one
@@ -45,7 +46,6 @@ from dataclasses import dataclass
 import torch
 from tqdm.auto import tqdm
 
-from . import losses
 from ._validate import InputError, check_explain_inputs
 from .capture import Acts
 from .config import ExplainConfig
@@ -54,6 +54,7 @@ from .frozen import frozen
 from .masknet import MaskUNet, default_spec
 from .objective import (Setup, active_weights, classifier_device, constraints_met, explanation_warnings, feasible,
                         fill_kept, kinds_at, necessary, objective, reference_pass, resolve, resolve_targets)
+from .stopping import MaskTracker
 
 PROGRESS_MIN_WORK = 2000  # progress=None shows a bar when steps × images reaches this (about a second of work)
 DEFAULT_CHUNK_SIZE = 64   # images trained together: bounds memory (about 10 MB per 64x64 image); the benchmarks' batch
@@ -127,6 +128,12 @@ def explain(clf, x: torch.Tensor, *, config: ExplainConfig | str | None = None, 
                 chunks.append(_explain_chunk(setup, xc, logits_x, acts_x, y, seed + lo, bar))
     finally:
         bar.close()
+    return _join(chunks, cfg, start)
+
+
+def _join(chunks: list[dict], cfg: ExplainConfig, start: float) -> Explanation:
+    """The :class:`Explanation` of the whole batch from its chunks' results (``_explain_chunk``), in order;
+    ``start``: ``time.perf_counter()`` when ``explain`` started on them."""
     part = {k: torch.cat([c[k] for c in chunks]) for k in chunks[0] if k not in ("history", "counts")}
     history = chunks[0]["history"] if len(chunks) == 1 else _merge_histories(chunks)
     return Explanation(mask=part["m"], soft_mask=part["m_soft"], explanation=part["e"], target=part["y"],
@@ -166,90 +173,63 @@ def _merge_histories(chunks: list[dict]) -> dict[str, list[float]]:
 
 def _optimise(setup: Setup, x, fill, logits_x, acts_x: Acts, y, seed: int, bar):
     """Train one mask network per image; returns the soft masks, steps per image, the loss history and the number
-    of images training at each step. ``bar`` (tqdm) advances by one per image that stops."""
-    cfg, model = setup.config, setup.model
-    b, c, h, w = x.shape
-    spec = default_spec((h, w))
-    spec = dataclasses.replace(spec, **{k: v for k, v in (("width", cfg.mask_width), ("depth", cfg.mask_depth),
-                                                          ("stride", cfg.mask_stride)) if v is not None})
+    of images training at each step. ``bar`` (tqdm) advances by one per image that stops.
+
+    The paper's loop (forward the mask networks, compute the objective, step Adam) plus the soft warm-up (the
+    first ``soft_steps`` steps mask with ``m_soft``), the constraint test of each step's hard mask, and the
+    bookkeeping of :class:`~actmatch_lite.stopping.MaskTracker` (which mask to return, when an image stops).
+    With ``soft_steps=0``, ``patience=None`` and ``keep="final"`` it is the paper's fixed-step loop.
+    """
+    cfg, b = setup.config, len(x)
     gens = [torch.Generator().manual_seed(seed + i) for i in range(b)]
-    net = MaskUNet(c, (h, w), n_nets=b, spec=spec, init_keep=cfg.init_keep, generators=gens).to(x.device)
+    net = _mask_networks(cfg, x, gens)
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
     weights = active_weights(cfg)
     history: dict[str, list[float]] = {name: [] for name in [*weights, "total", "hard_area", "kept"]}
-    active = torch.ones(b, dtype=torch.bool, device=x.device)
-    unchanged = torch.zeros(b, dtype=torch.long, device=x.device)
-    ref_m = torch.zeros(b, 1, h, w, dtype=torch.bool, device=x.device)
-    out_soft = torch.zeros(b, 1, h, w, device=x.device)
-    out_area = torch.ones(b, device=x.device)
-    held_met = torch.zeros(b, dtype=torch.long, device=x.device)    # tier of the mask held (objective.tiers)
-    steps_run = torch.zeros(b, dtype=torch.long, device=x.device)
+    tracker = MaskTracker.start(cfg, x)
     counts: list[int] = []
     idx = None
     for step in range(cfg.steps):
-        if idx is None or not active[idx].all():   # the active images change only when some stop
-            idx = active.nonzero()[:, 0]
+        if idx is None or not tracker.active[idx].all():   # the active images change only when some stop
+            idx = tracker.active.nonzero()[:, 0]
             xi, yi, fi, zx = x[idx], y[idx], fill[idx], logits_x[idx]
             acts_i, gi = {k: [a[idx] for a in v] for k, v in acts_x.items()}, [gens[i] for i in idx.tolist()]
         m_soft = net(xi, None if len(idx) == b else idx)
-        hard = step >= cfg.soft_steps
-        kinds = kinds_at(cfg, step)
-        total, terms, met = objective(setup, xi, fi, zx, acts_i, yi, m_soft, gi, step=step, hard=hard,
-                                      kinds=kinds)
+        hard, kinds = step >= cfg.soft_steps, kinds_at(cfg, step)
+        total, terms, tier = objective(setup, xi, fi, zx, acts_i, yi, m_soft, gi, step=step, hard=hard, kinds=kinds)
         m = m_soft.detach() > cfg.threshold
-        if not hard:
-            # The forward passes saw m_soft: check the constraints on the hard mask itself.
-            met = constraints_met(setup, weights, xi, fi, m.to(x.dtype), yi, kinds, gi)
-        met = feasible(met, m)
-        holds = met == 2
-        for k in weights:
-            history[k].append(float(terms[k].detach().mean()))
-        history["total"].append(float(total.detach().mean()))
-        history["hard_area"].append(float(m.float().mean()))
-        history["kept"].append(float((met > 0).float().mean()))
-        # Compare with a reference that moves only when the mask leaves its neighbourhood, so a slow drift
-        # adds up and resets the count while flicker of a few boundary pixels does not.
-        same = _iou(m, ref_m[idx]) >= cfg.stable_iou
-        unchanged[idx] = torch.where(same, unchanged[idx] + 1, 0)
-        ref_m[idx] = torch.where(same.view(-1, 1, 1, 1), ref_m[idx], m)
-        keep = _keep(cfg.keep, met, held_met[idx], m.flatten(1).float().mean(1), out_area[idx])
-        out_soft[idx[keep]], out_area[idx[keep]] = m_soft.detach()[keep], m[keep].flatten(1).float().mean(1)
-        held_met[idx[keep]] = met[keep]
-        steps_run[idx] = step + 1
-        if cfg.patience is not None:
-            decided = losses.binarisation_loss(m_soft.detach()) <= cfg.stop_max_bin
-            active[idx[(unchanged[idx] >= cfg.patience) & holds & decided]] = False
-        if step == cfg.soft_steps - 1:
-            # End of the soft warm-up: the straight-through phase only repairs masks that break the constraints.
-            active[idx[holds]] = False
+        if not hard:   # the forward passes saw m_soft: test the constraints on the hard mask itself
+            tier = constraints_met(setup, weights, xi, fi, m.to(x.dtype), yi, kinds, gi)
+        tier = feasible(tier, m)
+        _record(history, terms, total, m, tier)
+        tracker.update(idx, step, m_soft.detach(), m, tier)
+        training = tracker.stop(idx, step, m_soft.detach(), tier)
         counts.append(len(idx))
-        training = int(active.sum())     # every active image is in idx, so len(idx) - training stopped at this step
         done = step == cfg.steps - 1 or training == 0
-        bar.update(len(idx) if done else len(idx) - training)
+        bar.update(len(idx) if done else len(idx) - training)   # every active image is in idx
         bar.set_postfix(step=step, loss=history["total"][-1], training=training)
         if done:
             break
         opt.zero_grad(set_to_none=True)
         total.sum().backward()  # sum, not mean: each image's gradient is independent of the batch size
         opt.step()
-    return out_soft, steps_run, history, counts
+    return tracker.held_soft, tracker.steps_run, history, counts
 
 
-def _keep(rule: str, met, held_met, area, held_area) -> torch.Tensor:
-    """``(b,)`` bool: replace the mask held for each image by this step's mask (``ExplainConfig.keep``)?
-
-    ``met`` / ``held_met``: the tiers (``objective.tiers``) of this step's mask and of the held one. A higher tier
-    always wins; within the held tier, ``last_feasible`` takes the latest mask and ``smallest_feasible`` the
-    smaller one. While every mask so far has lost the label (tier 0), the latest one is held whatever the rule.
-    """
-    if rule == "final":
-        return torch.ones_like(met, dtype=torch.bool)
-    if rule == "last_feasible":
-        return met >= held_met
-    return (met > held_met) | ((met == held_met) & ((met == 0) | (area <= held_area)))
+def _mask_networks(cfg: ExplainConfig, x, gens) -> MaskUNet:
+    """One mask network per image of ``x (b, C, H, W)``, image ``i``'s initialised from ``gens[i]``; the
+    ``mask_*`` settings override ``masknet.default_spec``."""
+    _, c, h, w = x.shape
+    spec = default_spec((h, w))
+    spec = dataclasses.replace(spec, **{k: v for k, v in (("width", cfg.mask_width), ("depth", cfg.mask_depth),
+                                                          ("stride", cfg.mask_stride)) if v is not None})
+    return MaskUNet(c, (h, w), n_nets=len(x), spec=spec, init_keep=cfg.init_keep, generators=gens).to(x.device)
 
 
-def _iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """``(b,)`` IoU of two bool masks ``(b, 1, H, W)``; 1 when both are empty."""
-    inter, union = (a & b).flatten(1).sum(1), (a | b).flatten(1).sum(1)
-    return torch.where(union > 0, inter / union.clamp_min(1), 1.0)
+def _record(history: dict[str, list[float]], terms, total, m, tier) -> None:
+    """Append this step's means over the images training: each term, the total, the hard area and ``kept``."""
+    for k, v in terms.items():
+        history[k].append(float(v.detach().mean()))
+    history["total"].append(float(total.detach().mean()))
+    history["hard_area"].append(float(m.float().mean()))
+    history["kept"].append(float((tier > 0).float().mean()))

@@ -163,18 +163,41 @@ def test_warnings_name_an_unnecessary_mask_only_when_necessity_is_asked_for():
 
 
 def test_keep_rules_pick_the_final_the_last_feasible_or_the_smallest_feasible_mask():
-    from actmatch_lite.explainer import _keep
+    from actmatch_lite.stopping import keep_step
     # tiers (objective.tiers): 2 every constraint holds, 1 the label is kept but the mask is not necessary, 0 lost
     met, held = torch.tensor([2, 2, 0, 0, 1, 2, 1]), torch.tensor([0, 2, 2, 0, 2, 1, 1])
     area = torch.tensor([0.3, 0.5, 0.1, 0.2, 0.1, 0.5, 0.5])
     held_area = torch.tensor([1.0, 0.4, 0.6, 1.0, 0.3, 0.2, 0.2])
-    assert _keep("final", met, held, area, held_area).tolist() == [True] * 7
+    assert keep_step("final", met, held, area, held_area).tolist() == [True] * 7
     # a lower tier never replaces a higher one (image 4), a higher tier always does (image 5)
-    assert _keep("last_feasible", met, held, area, held_area).tolist() == [True, True, False, True, False, True, True]
+    assert keep_step("last_feasible", met, held, area, held_area).tolist() == [True, True, False, True, False, True,
+                                                                               True]
     # image 1 is feasible but larger than the feasible mask it holds; image 3 has never kept the label;
     # image 6 is larger than the held mask of its tier
-    assert _keep("smallest_feasible", met, held, area, held_area).tolist() == [True, False, False, True, False, True,
-                                                                               False]
+    assert keep_step("smallest_feasible", met, held, area, held_area).tolist() == [True, False, False, True, False,
+                                                                                   True, False]
+
+
+def test_the_tracker_stops_a_stable_decided_feasible_mask_and_at_the_end_of_the_warm_up_a_feasible_one():
+    from actmatch_lite.stopping import MaskTracker
+    cfg = dataclasses.replace(FAST, patience=2, stable_iou=1.0, stop_max_bin=0.05, soft_steps=4, keep="final")
+    tracker = MaskTracker.start(cfg, torch.zeros(4, 1, 2, 2))
+    idx = torch.arange(4)
+    m_soft = torch.tensor([1.0, 1.0, 1.0, 0.5]).view(4, 1, 1, 1).expand(4, 1, 2, 2)   # image 3 undecided
+    tier = torch.tensor([2, 2, 1, 2])                                                  # image 2 not necessary
+    for step in range(3):
+        m = m_soft > 0.5
+        m[1] = step != 1                      # image 1's mask flips at steps 1 and 2
+        tracker.update(idx, step, m_soft, m, tier)
+        training = tracker.stop(idx, step, m_soft, tier)
+    # unchanged for 2 steps (its reference moved at step 0): image 0 stops; image 2 is not feasible, image 3 not
+    # decided, image 1 not stable
+    assert tracker.unchanged.tolist() == [2, 0, 2, 3] and training == 3
+    assert tracker.active.tolist() == [False, True, True, True]
+    assert tracker.steps_run.tolist() == [3] * 4 and torch.equal(tracker.held_soft, m_soft)   # keep="final"
+    # the last warm-up step (soft_steps - 1) stops every image still training that meets every constraint
+    assert tracker.stop(idx[1:], 3, m_soft[1:], tier[1:]) == 1
+    assert tracker.active.tolist() == [False, False, True, False]
 
 
 def test_tiers_rank_every_constraint_above_the_label_alone_above_nothing():

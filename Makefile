@@ -37,11 +37,11 @@ demo: $(STAMP)
 
 ## Re-execute every notebook top to bottom in place (what is committed).
 notebooks: $(STAMP)
-	MPLBACKEND=Agg $(PY) -m actmatch_lite.notebook_tools execute notebooks/[0-9]*.ipynb
+	MPLBACKEND=Agg $(PY) -m actmatch_lite notebooks execute notebooks/[0-9]*.ipynb
 
 ## Student copies: solutions replaced by stubs, written to student/.
 student: $(STAMP)
-	$(PY) -m actmatch_lite.notebook_tools student notebooks/[0-9]*.ipynb --out student
+	$(PY) -m actmatch_lite notebooks student notebooks/[0-9]*.ipynb --out student
 
 bench: $(STAMP)
 	$(PY) -m actmatch_lite bench shapes --json benchmarks/shapes.json

@@ -1,6 +1,6 @@
-"""``python -m actmatch_lite ...``: see :mod:`actmatch_lite.cli`."""
+"""``python -m actmatch_lite ...``: see :mod:`actmatch_lite.interface.cli`."""
 import sys
 
-from actmatch_lite.cli import main
+from actmatch_lite.interface.cli import main
 
 sys.exit(main())

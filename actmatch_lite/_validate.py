@@ -7,6 +7,8 @@ import warnings
 import torch
 from torch import nn
 
+from actmatch_lite.spec import LoadedModel
+
 MASK_MIN_SIZE = (8, 8)   # default_spec keeps the mask network's bottleneck >= 4x4 with one stride-2 level
 LARGE_SIDE = 4           # a side above 4x the training size warns (cost per step grows with the pixels)
 SEED_LIMIT = 2 ** 62     # |seed| below it: image i uses seed + i, and torch.Generator takes 64-bit seeds
@@ -181,8 +183,6 @@ def check_explain_inputs(clf, x, *, target=None, seed=0) -> tuple[torch.Tensor, 
     ``x`` cast to the classifier's float dtype (:func:`check_images`), the targets (:func:`check_target`) and
     the seed (:func:`check_seed`).
     """
-    from .models.spec import LoadedModel   # here, not at the top: the models import this module
-
     lm = clf if isinstance(clf, LoadedModel) else None
     model = lm.clf if lm is not None else clf
     x = check_images(x, channels=lm.channels if lm else None, min_size=lm.min_size if lm else None,

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 import numpy as np
 import torch
 
-from ._validate import InputError
+from actmatch_lite._validate import InputError
 
 
 def seed_everything(seed: int) -> torch.Generator:

@@ -18,11 +18,12 @@ import warnings
 
 import torch
 
-from actmatch_lite import explain, get_preset, load_model, metrics
-from actmatch_lite.amortized import load_amortized
+from actmatch_lite import explain, get_preset, load_model
 from actmatch_lite.data import make_shapes
 from actmatch_lite.data.fmnist import load_fmnist_subset
 from actmatch_lite.data.photos import load_photo
+from actmatch_lite.evaluation import metrics
+from actmatch_lite.models import load_amortized
 
 
 def cases() -> dict[str, torch.Tensor]:

@@ -23,12 +23,13 @@ import time
 
 import torch
 
-from actmatch_lite import metrics
-from actmatch_lite.config import get_preset
-from actmatch_lite.explainer import explain
-from actmatch_lite.fill import make_fill
+from actmatch_lite.evaluation import metrics
+from actmatch_lite.method.config import get_preset
+from actmatch_lite.method.explainer import explain
+from actmatch_lite.method.fill import make_fill
+from actmatch_lite.method.objective import fill_kept
+from actmatch_lite.method.setup import resolve
 from actmatch_lite.models.registry import load_model
-from actmatch_lite.objective import fill_kept, resolve
 
 MODEL = {"shapes": "shapes-cnn", "fmnist": "fmnist-cnn"}
 TARGETS = {"shapes": "suff ≥ 0.99, rob ≥ 0.95, nec ≥ 0.90, IoU ≥ 0.75, area ratio 0.5–1.5, ≤ 0.5 s/img",

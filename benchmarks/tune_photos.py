@@ -19,12 +19,12 @@ import time
 
 import torch
 
-from actmatch_lite import metrics
-from actmatch_lite.config import get_preset
 from actmatch_lite.data import load_photo
-from actmatch_lite.explainer import explain
+from actmatch_lite.evaluation import metrics
+from actmatch_lite.evaluation.suites import OBJECT_PHOTOS
+from actmatch_lite.method.config import get_preset
+from actmatch_lite.method.explainer import explain
 from actmatch_lite.models.registry import load_model
-from actmatch_lite.suites import OBJECT_PHOTOS
 
 TARGET = "kept, area ≤ 10 %, ≤ 60 s per photo (one CPU thread)"
 

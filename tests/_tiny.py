@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from actmatch_lite.models.spec import LoadedModel
+from actmatch_lite.spec import LoadedModel
 
 TAPS = ("relu1", "relu2")
 

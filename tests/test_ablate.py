@@ -5,8 +5,9 @@ import json
 import pytest
 import torch
 
-from actmatch_lite import ablate
-from actmatch_lite.config import ExplainConfig
+from actmatch_lite.evaluation import ablate
+from actmatch_lite.interface import cli
+from actmatch_lite.method.config import ExplainConfig
 
 TAPS = ("a", "b", "c")
 WEIGHTS = (1.0, 2.0, 4.0)
@@ -72,8 +73,8 @@ def test_a_loss_that_blows_up_is_recorded_as_nan(monkeypatch):
 
 def test_tiny_sweep_writes_json_and_plots(tmp_path, capsys):
     path = tmp_path / "ablate.json"
-    assert ablate.main(["shapes", "--n", "1", "--seeds", "101", "--steps", "1", "--sweep-only", "--factors", "0.5", "1",
-                        "--no-progress", "--json", str(path)]) == 0
+    assert cli.main(["ablate", "shapes", "--n", "1", "--seeds", "101", "--steps", "1", "--sweep-only", "--factors", "0.5",
+                     "1", "--no-progress", "--json", str(path)]) == 0
     result = json.loads(path.read_text())
     assert len(result["methods"]) == 4 and {"suite", "n", "seeds", "machine", "methods"} <= set(result)
     assert all(info["sweep"] for info in result["variants"].values())

@@ -6,16 +6,18 @@ import dataclasses
 import pytest
 import torch
 
-from actmatch_lite import amortized, explainer, masknet, objective
-from actmatch_lite.amortized import AmortizedExplainer, stack_networks, train_amortized
-from actmatch_lite.amortized import explainer as amortized_explainer
-from actmatch_lite.amortized.recipes import RECIPES, recipe, recipe_threads
-from actmatch_lite.config import get_preset
+from actmatch_lite.checksums import CHECKSUMS, sha256_of
 from actmatch_lite.data import make_shapes
-from actmatch_lite.fill import make_fill
-from actmatch_lite.masknet import MaskUNet
+from actmatch_lite.method import amortized, explainer, masknet, objective
+from actmatch_lite.method import setup as setup_
+from actmatch_lite.method.amortized import AmortizedExplainer, stack_networks, train_amortized
+from actmatch_lite.method.amortized import explainer as amortized_explainer
+from actmatch_lite.method.config import get_preset
+from actmatch_lite.method.fill import make_fill
+from actmatch_lite.method.masknet import MaskUNet
 from actmatch_lite.models import ChecksumError, load_model
-from actmatch_lite.models.weights import CHECKSUMS, sha256_of
+from actmatch_lite.models import amortized as shipped
+from actmatch_lite.models.amortized import RECIPES, recipe, recipe_threads
 from actmatch_lite.paths import data_dir
 
 TRAIN_SEED, TEST_SEED = 1, 4242
@@ -92,7 +94,7 @@ def test_early_exit_search_picks_what_testing_every_candidate_picks(model, keep)
     # soft masks from the object (some fully below the threshold: an empty threshold mask) plus smooth noise
     blob = torch.nn.functional.avg_pool2d(torch.rand(12, 1, 64, 64, generator=gen), 9, 1, 4)
     m_soft = (0.6 * d.masks.float() + blob) * torch.linspace(0.3, 1.2, 12).view(-1, 1, 1, 1)
-    setup = objective.resolve(model, dataclasses.replace(get_preset(model.preset), keep=keep))
+    setup = setup_.resolve(model, dataclasses.replace(get_preset(model.preset), keep=keep))
     fill = make_fill(d.x, setup.config.fill, mean=model.mean)
     with torch.no_grad():
         y = model.clf(d.x).argmax(1)
@@ -105,7 +107,7 @@ def test_early_exit_search_picks_what_testing_every_candidate_picks(model, keep)
 
 def test_an_empty_threshold_mask_is_not_feasible_even_when_the_fill_alone_keeps_the_class(model, tiny):
     x = make_shapes(3, seed=TEST_SEED).x
-    setup = objective.resolve(model, dataclasses.replace(tiny.config, keep="smallest_feasible"))
+    setup = setup_.resolve(model, dataclasses.replace(tiny.config, keep="smallest_feasible"))
     fill = make_fill(x, setup.config.fill, mean=model.mean)
     with torch.no_grad():
         y = model.clf(fill).argmax(1)            # the class of the fill alone, so every candidate keeps it
@@ -170,8 +172,8 @@ def test_refinement_never_worsens_the_objective(model, tiny):
     cfg = dataclasses.replace(get_preset(model.preset), lambda_rob=0.0)
     amz = AmortizedExplainer(model, tiny.mask_net, cfg)
     x = make_shapes(1, seed=TEST_SEED).x
-    setup = objective.resolve(model, cfg)
-    logits_x, acts_x = objective.reference_pass(setup, x)
+    setup = setup_.resolve(model, cfg)
+    logits_x, acts_x = setup_.reference_pass(setup, x)
     y, fill = logits_x.argmax(1), make_fill(x, cfg.fill, mean=model.mean)
 
     def loss(m_soft):
@@ -192,20 +194,20 @@ def test_bad_arguments_fail_clearly(model, tiny):
 
 @pytest.mark.parametrize("name", ["shapes-cnn", "fmnist-cnn"])
 def test_shipped_amortized_explainers_load(name):
-    file = amortized.shipped_file(name)
+    file = shipped.shipped_file(name)
     if not (data_dir() / file).exists() or not CHECKSUMS.get(file):
         pytest.skip(f"{file} is not shipped yet")
-    amz = amortized.load_amortized(name)
+    amz = shipped.load_amortized(name)
     x = torch.rand(2, amz.model.channels, *amz.model.input_size)
     assert amz.explain(x).mask.shape == (2, 1, *amz.model.input_size)
 
 
 def test_shipped_explainer_must_match_the_classifier_weights(model, monkeypatch):
-    if not CHECKSUMS.get(amortized.shipped_file(model.name)):
+    if not CHECKSUMS.get(shipped.shipped_file(model.name)):
         pytest.skip("amortized_shapes.pt is not shipped yet")
-    monkeypatch.setattr(amortized_explainer, "classifier_sha256", lambda name: "retrained")
+    monkeypatch.setattr(shipped, "classifier_sha256", lambda name: "retrained")
     with pytest.raises(ChecksumError, match="retrain"):
-        amortized.load_amortized(model)
+        shipped.load_amortized(model)
 
 
 def _subclasses(cls):
@@ -235,7 +237,7 @@ def test_amortized_network_and_refinement_upsample_through_masknet(model, tiny, 
     tiny.explain(x)
     tiny.explain(x, refine_steps=2)
     assert calls == [False, True, True, True]   # one pass; then steps 0, 1, 2 of the stacked networks, with gradients
-    loaded = amortized.load_amortized(model)
+    loaded = shipped.load_amortized(model)
     assert type(loaded.mask_net) is masknet.MaskUNet and loaded.mask_net.activation == "leaky_relu"
 
 

@@ -8,15 +8,15 @@ import warnings
 import numpy as np
 import pytest
 import torch
+from _tiny import TAPS, TinyCNN, images, tiny_loaded
 from torch import nn
 
-from _tiny import TAPS, TinyCNN, images, tiny_loaded
 from actmatch_lite._validate import InputError
-from actmatch_lite.amortized import AmortizedExplainer
-from actmatch_lite.config import ExplainConfig, get_preset
-from actmatch_lite.explainer import explain
-from actmatch_lite.instances import explain_instances
-from actmatch_lite.masknet import MaskUNet
+from actmatch_lite.method.amortized import AmortizedExplainer
+from actmatch_lite.method.config import ExplainConfig, get_preset
+from actmatch_lite.method.explainer import explain
+from actmatch_lite.method.instances import explain_instances
+from actmatch_lite.method.masknet import MaskUNet
 from actmatch_lite.models import load_model
 
 CFG = ExplainConfig(taps=TAPS, steps=2, lr=1e-3, lambda_nec=1.0, fill="zero")

@@ -4,9 +4,9 @@ import torch
 from torch import nn
 from torch.nn.modules import module as torch_module
 
-from actmatch_lite import metrics as M
 from actmatch_lite._validate import InputError
-from actmatch_lite.baselines import BASELINES, baseline_masks, masks_at_area, pixel_count
+from actmatch_lite.evaluation import metrics as M
+from actmatch_lite.evaluation.baselines import BASELINES, baseline_masks, masks_at_area, pixel_count
 
 # Settings that keep each baseline to a fraction of a second on 16×16 images.
 FAST = {"gradcam": {"layer": "features"}, "integrated-gradients": {"n_steps": 8},

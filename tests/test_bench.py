@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from actmatch_lite import bench, report, scoring
-from actmatch_lite.methods import Skipped
+from actmatch_lite.evaluation import bench, report, scoring
+from actmatch_lite.evaluation.methods import Skipped
+from actmatch_lite.interface import cli
 
 TINY = ["--n", "2", "--seeds", "101", "--steps", "2", "--no-b1", "--no-progress"]
 
@@ -21,7 +22,7 @@ def no_amortized(monkeypatch):
 
 def test_tiny_bench_writes_json_of_the_documented_shape(tmp_path, capsys, no_amortized):
     path = tmp_path / "out" / "shapes.json"
-    assert bench.main(["shapes", *TINY, "--methods", "actmatch", "actmatch-amortized", "random", "square",
+    assert cli.main(["bench", "shapes", *TINY, "--methods", "actmatch", "actmatch-amortized", "random", "square",
                        "--json", str(path)]) == 0
     result = json.loads(path.read_text())
     assert {"suite", "n", "seeds", "machine", "methods"} <= set(result)
@@ -44,15 +45,16 @@ def test_tiny_bench_writes_json_of_the_documented_shape(tmp_path, capsys, no_amo
     assert "AMD" in printed or result["machine"]["cpu"] in printed
 
 
-def test_another_preset_sets_the_explainer_and_skips_the_amortized_network_trained_for_the_model_preset(tmp_path):
+def test_another_preset_sets_the_explainer_and_skips_the_amortized_network_trained_for_the_model_preset(tmp_path,
+                                                                                                      capsys):
     path = tmp_path / "fmnist.json"
-    assert bench.main(["fmnist", *TINY, "--preset", "fmnist-necessary", "--methods", "actmatch",
+    assert cli.main(["bench", "fmnist", *TINY, "--preset", "fmnist-necessary", "--methods", "actmatch",
                        "actmatch-amortized", "random", "--json", str(path)]) == 0
     result = json.loads(path.read_text())
     assert result["preset"] == "fmnist-necessary" and result["config"]["lambda_nec"] == 4.0
     assert "trained with preset 'fmnist'" in result["methods"]["actmatch-amortized"]["skipped"]
-    with pytest.raises(ValueError, match="drop --preset"):
-        bench.main(["sanity", "fmnist", *TINY, "--preset", "fmnist-necessary"])
+    assert cli.main(["bench", "sanity", "fmnist", *TINY, "--preset", "fmnist-necessary"]) == 2
+    assert "drop --preset" in capsys.readouterr().err
 
 
 def test_unknown_method_is_refused():

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from actmatch_lite._validate import InputError
-from actmatch_lite.capture import capture_activations, count_hooks, find_batch_dim
+from actmatch_lite.method.capture import capture_activations, count_hooks, find_batch_dim
 
 
 class Doubler(nn.Module):

@@ -10,8 +10,8 @@ import pytest
 import torch
 from PIL import Image
 
-from actmatch_lite import cli, demo
 from actmatch_lite.data import make_shapes
+from actmatch_lite.interface import cli, demo, explain_files
 
 
 @pytest.fixture
@@ -27,7 +27,7 @@ def test_explain_writes_figure_and_record(png, tmp_path, capsys):
     code = cli.main(["explain", str(png), "--model", "shapes-cnn", "--out", str(out), "--steps", "3", "--seed", "1"])
     assert code == 0
     record = json.loads((out / "shape.json").read_text())
-    assert tuple(record) == cli.RECORD_KEYS
+    assert tuple(record) == explain_files.RECORD_KEYS
     assert (out / "shape.png").stat().st_size > 0 and record["figure"] == str(out / "shape.png")
     assert record["model"] == "shapes-cnn" and record["preset"] == "shapes" and record["seed"] == 1
     assert 0 <= record["prob_after"] <= 1 and 0 <= record["area"] <= 1 and record["steps_run"] <= 3
@@ -37,8 +37,8 @@ def test_explain_writes_figure_and_record(png, tmp_path, capsys):
 def test_grey_image_is_converted_to_the_models_channels(tmp_path):
     path = tmp_path / "grey.png"
     Image.fromarray(np.full((40, 50), 128, dtype=np.uint8)).save(path)
-    model = cli.load_named_model("shapes-cnn")
-    assert tuple(cli.read_image(path, model).shape) == (1, 3, 40, 50)
+    model = explain_files.load_named_model("shapes-cnn")
+    assert tuple(explain_files.read_image(path, model).shape) == (1, 3, 40, 50)
 
 
 @pytest.mark.parametrize("args, message", [
@@ -87,7 +87,7 @@ def test_a_second_run_refuses_to_overwrite_unless_asked(png, tmp_path, capsys):
 
 
 def test_an_unusable_out_folder_fails_before_the_model_loads(png, tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(cli, "load_named_model", lambda *a: pytest.fail("the model was loaded"))
+    monkeypatch.setattr(explain_files, "load_named_model", lambda *a: pytest.fail("the model was loaded"))
     assert _explain(png, "--out", png / "sub") == 2                       # below a file: cannot be created
     assert "--out" in capsys.readouterr().err
 
@@ -95,7 +95,7 @@ def test_an_unusable_out_folder_fails_before_the_model_loads(png, tmp_path, monk
 def test_ctrl_c_prints_one_line_and_exits_130(png, tmp_path, monkeypatch, capsys):
     def interrupt(*args):
         raise KeyboardInterrupt
-    monkeypatch.setattr(cli, "load_named_model", interrupt)
+    monkeypatch.setattr(explain_files, "load_named_model", interrupt)
     assert _explain(png, "--out", tmp_path / "o") == 130
     err = capsys.readouterr().err.strip()
     assert err == "actmatch_lite explain: interrupted" and "Traceback" not in err
@@ -118,7 +118,7 @@ def _write(path, mode: str, bits: np.ndarray):
 def test_image_files_are_read_by_their_own_range(png, tmp_path, mode):
     bits = np.asarray(Image.open(png))
     expected = _write(tmp_path / "im.png", mode, bits)
-    x = cli.read_image(tmp_path / "im.png", cli.load_named_model("shapes-cnn"))
+    x = explain_files.read_image(tmp_path / "im.png", explain_files.load_named_model("shapes-cnn"))
     assert x.shape == (1, 3, 64, 64) and (x[0] - expected).abs().max() <= 1e-6
     assert float(x.std()) > 0.05                                           # not a blank (all-white) image
 
@@ -144,9 +144,10 @@ def test_module_entry_point_exits_2_without_traceback(tmp_path):
     assert done.returncode == 2 and "Traceback" not in done.stderr and "not found" in done.stderr
 
 
-def test_parser_has_the_subcommands():
+def test_every_subcommand_is_declared_in_cli():
     sub = next(a for a in cli.build_parser()._actions if a.dest == "command")
-    assert {"explain", "demo"} <= set(sub.choices)
+    assert set(sub.choices) == {"explain", "demo", "bench", "ablate", "instances", "train", "amortized", "notebooks",
+                                "fmnist-subset"}
 
 
 def test_demo_table_formatter():

@@ -1,11 +1,9 @@
 """The demo (``python -m actmatch_lite demo``) on its bundled defaults: every case gives its rows, none is skipped."""
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import pytest
 
-from actmatch_lite import demo
+from actmatch_lite.interface import demo
 
 FAST_CASES = [name for name in demo.CASES if name != "photo"]   # the photo takes about half a minute on 2 cores
 
@@ -18,10 +16,11 @@ def test_no_demo_row_is_skipped(name, tmp_path):
 
 
 def test_run_writes_one_row_per_case(tmp_path, monkeypatch):
-    """``run`` goes through :data:`demo.CASES` in order (stubbed here), so the test above covers every case."""
+    """``run_demo`` goes through :data:`demo.CASES` in order (stubbed here), so the test above covers every case."""
     assert FAST_CASES == ["shape", "fmnist", "canvas"] and list(demo.CASES)[-1] == "photo"
     stub = {name: (lambda out, name=name: [{"input": name, "model": "m", "skipped": "stub"}]) for name in demo.CASES}
     monkeypatch.setattr(demo, "CASES", stub)
-    assert demo.run(SimpleNamespace(out=tmp_path)) == 0
+    rows, table = demo.run_demo(tmp_path)
+    assert [r["input"] for r in rows] == list(stub) and table in (tmp_path / "summary.md").read_text()
     lines = (tmp_path / "summary.md").read_text().splitlines()
     assert [line.split(" | ")[0][2:] for line in lines[2:]] == list(stub)

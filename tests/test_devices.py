@@ -14,16 +14,17 @@ import pytest
 import torch
 from PIL import Image
 
-from actmatch_lite import capture_activations, cli, explain, get_preset, load_model
-from actmatch_lite.amortized import load_amortized
-from actmatch_lite.baselines import BASELINES
-from actmatch_lite.capture import count_hooks
+from actmatch_lite import capture_activations, explain, get_preset, load_model
 from actmatch_lite.data import make_canvases, make_shapes
 from actmatch_lite.data.photos import load_photo
-from actmatch_lite.frozen import frozen
-from actmatch_lite.instances import explain_instances, search_config
-from actmatch_lite.methods import run_baseline
-from actmatch_lite.scoring import score
+from actmatch_lite.evaluation.baselines import BASELINES
+from actmatch_lite.evaluation.methods import run_baseline
+from actmatch_lite.evaluation.scoring import score
+from actmatch_lite.interface import cli
+from actmatch_lite.method.capture import count_hooks
+from actmatch_lite.method.frozen import frozen
+from actmatch_lite.method.instances import explain_instances, search_config
+from actmatch_lite.models import load_amortized
 
 SEED = 4242   # never used for training or tuning
 DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="no GPU"))]

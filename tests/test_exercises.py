@@ -10,12 +10,19 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from actmatch_lite import losses, metrics
-from actmatch_lite import notebook_tools as nbt
-from actmatch_lite.exercise_catalogue import EXERCISES, deletion_auc, necessity_loss, record_layer, with_gradient
-from actmatch_lite.exercises import check, exercises
-from actmatch_lite.fill import apply_mask
-from actmatch_lite.masknet import straight_through
+from actmatch_lite.evaluation import metrics
+from actmatch_lite.interface import notebook_tools as nbt
+from actmatch_lite.interface.exercise_catalogue import (
+    EXERCISES,
+    deletion_auc,
+    necessity_loss,
+    record_layer,
+    with_gradient,
+)
+from actmatch_lite.interface.exercises import check, exercises
+from actmatch_lite.method import losses
+from actmatch_lite.method.fill import apply_mask
+from actmatch_lite.method.masknet import straight_through
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 STUDENT_NOTEBOOK = "01_frozen_classifier_and_activations.ipynb"   # short: no mask training

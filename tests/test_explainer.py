@@ -5,15 +5,15 @@ import dataclasses
 
 import pytest
 import torch
+from _tiny import TAPS, TinyCNN, images, tiny_loaded
 from torch import nn
 
-from actmatch_lite.capture import count_hooks
-from actmatch_lite.config import PRESETS, ExplainConfig, get_preset
-from actmatch_lite.explainer import Explanation, explain
-from actmatch_lite.fill import make_fill
-from actmatch_lite.objective import fill_kept, resolve
-
-from _tiny import TAPS, TinyCNN, images, tiny_loaded
+from actmatch_lite.method.capture import count_hooks
+from actmatch_lite.method.config import PRESETS, ExplainConfig, get_preset
+from actmatch_lite.method.explainer import Explanation, explain
+from actmatch_lite.method.fill import make_fill
+from actmatch_lite.method.objective import fill_kept
+from actmatch_lite.method.setup import resolve
 
 FAST = ExplainConfig(lambda_act=1.0, lambda_ce=4.0, lambda_kl=0.5, lambda_area=20.0, lambda_bin=1.0,
                      lambda_tv=5.0, lambda_rob=2.0, lambda_nec=0.5, taps=TAPS, fill="zero",
@@ -138,8 +138,8 @@ def test_the_shapes_preset_returns_a_necessary_mask_when_it_can_and_a_sufficient
     """Image 30 of make_shapes(64, seed=2024) (explainer seed 30) met sufficiency at the end of the warm-up with a
     mask whose removal kept the label; the necessity test in constraints_met sends it on to a necessary mask.
     Image 23 never reaches one in 130 steps and falls back to a sufficient mask (tier 1), not to its last mask."""
-    from actmatch_lite import metrics
     from actmatch_lite.data.shapes import make_shapes
+    from actmatch_lite.evaluation import metrics
     from actmatch_lite.models.registry import load_model
     lm = load_model("shapes-cnn", device="cpu")
     d = make_shapes(64, seed=2024)
@@ -151,7 +151,7 @@ def test_the_shapes_preset_returns_a_necessary_mask_when_it_can_and_a_sufficient
 
 
 def test_warnings_name_an_unnecessary_mask_only_when_necessity_is_asked_for():
-    from actmatch_lite.objective import explanation_warnings
+    from actmatch_lite.method.objective import explanation_warnings
     m = torch.zeros(3, 1, 4, 4, dtype=torch.bool)
     m[:2, 0, :2, :2] = True                           # image 2's mask is empty
     kept, y, vacuous = torch.ones(3, dtype=torch.bool), torch.tensor([1, 2, 3]), torch.zeros(3, dtype=torch.bool)
@@ -163,7 +163,7 @@ def test_warnings_name_an_unnecessary_mask_only_when_necessity_is_asked_for():
 
 
 def test_keep_rules_pick_the_final_the_last_feasible_or_the_smallest_feasible_mask():
-    from actmatch_lite.stopping import keep_step
+    from actmatch_lite.method.stopping import keep_step
     # tiers (objective.tiers): 2 every constraint holds, 1 the label is kept but the mask is not necessary, 0 lost
     met, held = torch.tensor([2, 2, 0, 0, 1, 2, 1]), torch.tensor([0, 2, 2, 0, 2, 1, 1])
     area = torch.tensor([0.3, 0.5, 0.1, 0.2, 0.1, 0.5, 0.5])
@@ -179,7 +179,7 @@ def test_keep_rules_pick_the_final_the_last_feasible_or_the_smallest_feasible_ma
 
 
 def test_the_tracker_stops_a_stable_decided_feasible_mask_and_at_the_end_of_the_warm_up_a_feasible_one():
-    from actmatch_lite.stopping import MaskTracker
+    from actmatch_lite.method.stopping import MaskTracker
     cfg = dataclasses.replace(FAST, patience=2, stable_iou=1.0, stop_max_bin=0.05, soft_steps=4, keep="final")
     tracker = MaskTracker.start(cfg, torch.zeros(4, 1, 2, 2))
     idx = torch.arange(4)
@@ -201,7 +201,7 @@ def test_the_tracker_stops_a_stable_decided_feasible_mask_and_at_the_end_of_the_
 
 
 def test_tiers_rank_every_constraint_above_the_label_alone_above_nothing():
-    from actmatch_lite.objective import feasible, tiers
+    from actmatch_lite.method.objective import feasible, tiers
     kept, necessary = torch.tensor([True, True, False, False]), torch.tensor([True, False, True, False])
     assert tiers(kept, necessary).tolist() == [2, 1, 0, 0]
     m = torch.zeros(4, 1, 2, 2, dtype=torch.bool)
@@ -279,7 +279,7 @@ def test_chunks_give_exactly_the_results_of_explaining_each_chunk_with_its_seed(
 
 
 def test_chunks_bound_the_mask_networks_and_the_progress_bar_counts_every_image(monkeypatch):
-    from actmatch_lite import explainer
+    from actmatch_lite.method import explainer
     nets, bars = [], []
 
     class Net(explainer.MaskUNet):

@@ -6,14 +6,14 @@ import dataclasses
 import pytest
 import torch
 
-from actmatch_lite.config import get_preset
 from actmatch_lite.data import make_shapes
-from actmatch_lite.explainer import Explanation
-from actmatch_lite import instances
-from actmatch_lite.instances import components, dilate, explain_instances, search_config
-from actmatch_lite.metrics import instance_purity, instance_recall
+from actmatch_lite.evaluation.metrics import instance_purity, instance_recall
+from actmatch_lite.method import instances
+from actmatch_lite.method.config import get_preset
+from actmatch_lite.method.explainer import Explanation
+from actmatch_lite.method.instances import components, dilate, explain_instances, search_config
 from actmatch_lite.models import load_model
-from actmatch_lite.models.spec import LoadedModel
+from actmatch_lite.spec import LoadedModel
 
 SEED = 31337   # never used for training or tuning
 
@@ -183,7 +183,7 @@ def test_components_are_tried_when_the_whole_mask_does_not_keep_the_class():
 def test_the_first_round_finds_an_instance_of_the_demo_canvas_at_every_seed(model, seed):
     """Seed robustness (issue #12): before components were tried on a rejected mask, seeds 2 and 3 found nothing."""
     from actmatch_lite.data import make_canvases
-    from actmatch_lite.demo import CANVAS_INSTANCES, CANVAS_SEED
+    from actmatch_lite.interface.demo import CANVAS_INSTANCES, CANVAS_SEED
 
     x = make_canvases(1, seed=CANVAS_SEED, n_instances=CANVAS_INSTANCES).x
     res = explain_instances(model, x, max_instances=1, seed=seed)

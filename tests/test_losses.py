@@ -7,9 +7,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from actmatch_lite import losses
-from actmatch_lite.losses.activation import layer_distance
-from actmatch_lite.masknet import straight_through
+from actmatch_lite.method import losses
+from actmatch_lite.method.losses.activation import layer_distance
+from actmatch_lite.method.masknet import straight_through
 
 
 def checkerboard(h: int = 6, w: int = 6) -> torch.Tensor:

@@ -5,8 +5,8 @@ import pytest
 import torch
 from torch import nn
 
-from actmatch_lite import metrics as M
 from actmatch_lite._validate import InputError
+from actmatch_lite.evaluation import metrics as M
 
 
 # ---------------------------------------------------------------- tiny classifiers with known outputs

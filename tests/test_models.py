@@ -8,14 +8,12 @@ import pytest
 import torch
 
 from actmatch_lite._validate import InputError
-from actmatch_lite.data import load_photo, make_canvases, make_shapes
-from actmatch_lite.data import fmnist
-from actmatch_lite.metrics import robustness
-from actmatch_lite.models import ChecksumError, LoadedModel, available_models, load_model
-from actmatch_lite.models import imagenet
+from actmatch_lite.data import fmnist, load_photo, make_canvases, make_shapes
+from actmatch_lite.evaluation.metrics import robustness
+from actmatch_lite.models import ChecksumError, LoadedModel, available_models, imagenet, load_model
 from actmatch_lite.models.pooling import MaxPool2x2
+from actmatch_lite.models.training import swap_backgrounds
 from actmatch_lite.paths import ENV_DATA_DIR, data_dir
-from actmatch_lite.train import swap_backgrounds
 
 TEST_SEED = 123_456  # never used for training (training uses seeds 0..19)
 

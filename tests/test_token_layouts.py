@@ -10,16 +10,15 @@ import dataclasses
 
 import pytest
 import torch
+from _tiny import TAPS, TinyCNN, images, tiny_loaded
 from torch import nn
 
 from actmatch_lite._validate import InputError
-from actmatch_lite.capture import count_hooks
-from actmatch_lite.config import ExplainConfig
-from actmatch_lite.explainer import explain
-from actmatch_lite.objective import resolve
-from actmatch_lite.widgets import threshold_mask
-
-from _tiny import TAPS, TinyCNN, images, tiny_loaded
+from actmatch_lite.interface.widgets import threshold_mask
+from actmatch_lite.method.capture import count_hooks
+from actmatch_lite.method.config import ExplainConfig
+from actmatch_lite.method.explainer import explain
+from actmatch_lite.method.setup import resolve
 
 PATCH = 8   # 16x16 images -> N = 4 tokens: a batch of 4 images has as many images as tokens
 

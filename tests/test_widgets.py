@@ -13,7 +13,7 @@ from matplotlib.figure import Figure
 from torch import nn
 
 from actmatch_lite import ExplainConfig, load_model
-from actmatch_lite.widgets import WeightExplorer, explore_weights, render_explanation, threshold_mask
+from actmatch_lite.interface.widgets import WeightExplorer, explore_weights, render_explanation, threshold_mask
 
 FAST = ExplainConfig(lambda_act=0.0, lambda_rob=0.0, steps=3, lr=1e-3)
 

@@ -11,8 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from actmatch_lite.data.shapes import (CHUNK, RADIUS_FRAC, SHAPE_CLASSES, add_noise, clutter, shape_masks,
-                                       target_colours)
+from actmatch_lite.data.shapes import CHUNK, RADIUS_FRAC, SHAPE_CLASSES, add_noise, clutter, shape_masks, target_colours
 
 # Instances keep the pixel sizes shapes-cnn was trained on (8-18 px radius), whatever the canvas size.
 TRAIN_SIZE = 64

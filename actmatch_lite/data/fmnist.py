@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from actmatch_lite._validate import InputError
+from actmatch_lite.checksums import verified_path
 
 FMNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                   "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
@@ -96,7 +97,7 @@ def load_fashion_mnist(split: str = "test", path: str | Path | None = None,
         raise ValueError(f"split must be one of {tuple(FILES)}, got {split!r}")
     found = find_fashion_mnist(split, path)
     if found is None and download:
-        from torchvision.datasets import FashionMNIST
+        from torchvision.datasets import FashionMNIST  # only on this online path: tests and notebooks never take it
 
         root = Path(path) if path else DOWNLOAD_DIR
         FashionMNIST(str(root), train=split == "train", download=True)
@@ -147,15 +148,7 @@ def write_fmnist_subset(out: str | Path, path: str | Path | None = None) -> Path
 
 def load_fmnist_subset() -> tuple[torch.Tensor, torch.Tensor]:
     """The shipped balanced test subset (200 per class): ``x (2000, 1, 28, 28)`` float32 in [0, 1], ``y (2000,)``."""
-    from actmatch_lite.models.weights import verified_path
-
     with np.load(verified_path(SUBSET_FILE)) as z:
         x = torch.from_numpy(z["images"]).float().div_(255).unsqueeze(1)
         y = torch.from_numpy(z["labels"].astype(np.int64))
     return x, y
-
-
-if __name__ == "__main__":  # python -m actmatch_lite.data.fmnist -> regenerates data/fmnist_test_subset.npz
-    from actmatch_lite.paths import data_dir
-
-    print("wrote", write_fmnist_subset(data_dir() / SUBSET_FILE))

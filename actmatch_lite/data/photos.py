@@ -6,6 +6,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import torch.nn.functional as F
+from skimage import data as skdata
 
 from actmatch_lite._validate import InputError, check_images
 
@@ -137,8 +138,6 @@ def resize_center_crop(x: torch.Tensor, size: int, resize_to: int | None = None)
 def _raw(name: str) -> np.ndarray:
     if name not in PHOTO_CREDITS:
         raise ValueError(f"unknown photo {name!r}; choose one of {PHOTOS}")
-    from skimage import data as skdata
-
     return getattr(skdata, name)()
 
 

@@ -14,6 +14,8 @@ from functools import lru_cache
 
 import numpy as np
 import torch
+from skimage import data as skdata
+from skimage.transform import resize
 
 SHAPE_CLASSES = ("disk", "square", "triangle", "star", "plus", "ring")
 TEXTURES = ("grass", "gravel", "brick")
@@ -64,9 +66,6 @@ class ShapesData:
 @lru_cache(maxsize=1)
 def texture_bank() -> np.ndarray:
     """scikit-image's CC0 textures ``(len(TEXTURES), 512, 512)`` float32 in [0, 1], loaded once."""
-    from skimage import data as skdata
-    from skimage.transform import resize
-
     out = []
     for name in TEXTURES:
         t = getattr(skdata, name)().astype(np.float32) / 255.0

@@ -9,10 +9,14 @@ from __future__ import annotations
 from collections import OrderedDict
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
+from actmatch_lite.checksums import load_state_dict
 from actmatch_lite.data.fmnist import FMNIST_CLASSES
+from actmatch_lite.data.photos import to_image_tensor
 from actmatch_lite.models.pooling import MaxPool2x2
+from actmatch_lite.spec import LoadedModel
 
 # (out channels, pool after?) per conv stage; about 92k parameters in all
 STAGES = ((16, True), (32, True), (64, False), (64, False))
@@ -53,10 +57,6 @@ def preprocess(image) -> torch.Tensor:
     Values are scaled by their type's range, never clamped (uint8 / 255, uint16 / 65535, bool 0 / 1; floats must
     lie in [0, 1]; signed integers are refused): :func:`actmatch_lite.data.photos.to_image_tensor`.
     """
-    import torch.nn.functional as F
-
-    from actmatch_lite.data.photos import to_image_tensor
-
     x = to_image_tensor(image, channels=1)
     if tuple(x.shape[-2:]) != INPUT_SIZE:
         x = F.interpolate(x, size=INPUT_SIZE, mode="bilinear", align_corners=False, antialias=True).clamp(0, 1)
@@ -64,10 +64,7 @@ def preprocess(image) -> torch.Tensor:
 
 
 def load(pretrained: bool = True):
-    """``fmnist-cnn`` as a :class:`~actmatch_lite.models.spec.LoadedModel` (not yet frozen or moved)."""
-    from actmatch_lite.models.spec import LoadedModel
-    from actmatch_lite.models.weights import load_state_dict
-
+    """``fmnist-cnn`` as a :class:`~actmatch_lite.spec.LoadedModel` (not yet frozen or moved)."""
     clf = FashionCNN()
     if pretrained:
         clf.load_state_dict(load_state_dict(WEIGHTS_FILE))

@@ -10,6 +10,10 @@ from pathlib import Path
 
 import torch
 from torch import nn
+from torchvision.models import ResNet18_Weights, resnet18
+
+from actmatch_lite.data.photos import resize_center_crop, to_image_tensor
+from actmatch_lite.spec import LoadedModel
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -43,8 +47,6 @@ class ImageNetClassifier(nn.Module):
 
 def imagenet_classes() -> tuple[str, ...]:
     """The 1000 ImageNet class names (from torchvision's weight metadata; nothing is downloaded)."""
-    from torchvision.models import ResNet18_Weights
-
     return tuple(ResNet18_Weights.IMAGENET1K_V1.meta["categories"])
 
 
@@ -54,14 +56,10 @@ def preprocess(image) -> torch.Tensor:
     Values are scaled by their type's range, never clamped (uint8 / 255, uint16 / 65535, bool 0 / 1; floats must
     lie in [0, 1]; signed integers are refused): :func:`actmatch_lite.data.photos.to_image_tensor`.
     """
-    from actmatch_lite.data.photos import resize_center_crop, to_image_tensor
-
     return resize_center_crop(to_image_tensor(image, channels=3), INPUT_SIZE[0], RESIZE_TO)
 
 
 def _loaded(name: str, net: nn.Module, taps: tuple[str, ...], tap_weights: tuple[float, ...]):
-    from actmatch_lite.models.spec import LoadedModel
-
     return LoadedModel(name=name, clf=ImageNetClassifier(net), class_names=imagenet_classes(), taps=taps,
                        tap_weights=tap_weights, input_size=INPUT_SIZE, min_size=MIN_SIZE, channels=3,
                        mean=IMAGENET_MEAN, preset="imagenet" if name != "resnet18" else "paper-resnet18",
@@ -101,7 +99,6 @@ def load_resnet18(pretrained: bool = True, weights_path: str | Path | None = Non
 
     ``pretrained=False`` gives random weights (enough to exercise hooks and shapes).
     """
-    from torchvision.models import resnet18
 
     net = resnet18(weights=None)
     if pretrained:

@@ -6,8 +6,8 @@ import importlib
 
 import torch
 
-from actmatch_lite.models.spec import LoadedModel
 from actmatch_lite.seeding import pick_device
+from actmatch_lite.spec import LoadedModel
 
 # name -> (module, loader function). Modules are imported on demand, so optional dependencies
 # (efficientnet) are needed only by the model that uses them.

@@ -11,8 +11,11 @@ from collections import OrderedDict
 import torch
 from torch import nn
 
+from actmatch_lite.checksums import load_state_dict
+from actmatch_lite.data.photos import to_image_tensor
 from actmatch_lite.data.shapes import SHAPE_CLASSES
 from actmatch_lite.models.pooling import MaxPool2x2
+from actmatch_lite.spec import LoadedModel
 
 WIDTHS = (16, 32, 64, 96)   # conv channels, shallow to deep (about 85k parameters in all)
 KERNEL = 3
@@ -59,19 +62,14 @@ def preprocess(image) -> torch.Tensor:
     Values are scaled by their type's range, never clamped (uint8 / 255, uint16 / 65535, bool 0 / 1; floats must
     lie in [0, 1]; signed integers are refused): :func:`actmatch_lite.data.photos.to_image_tensor`.
     """
-    from actmatch_lite.data.photos import to_image_tensor
-
     return to_image_tensor(image, channels=3)
 
 
 def load(pretrained: bool = True):
-    """``shapes-cnn`` as a :class:`~actmatch_lite.models.spec.LoadedModel` (not yet frozen or moved).
+    """``shapes-cnn`` as a :class:`~actmatch_lite.spec.LoadedModel` (not yet frozen or moved).
 
     ``pretrained=False`` gives random weights (default normalisation buffers).
     """
-    from actmatch_lite.models.spec import LoadedModel
-    from actmatch_lite.models.weights import load_state_dict
-
     clf = ShapesCNN()
     if pretrained:
         clf.load_state_dict(load_state_dict(WEIGHTS_FILE))

@@ -10,16 +10,8 @@ import torch
 from PIL import Image
 
 from actmatch_lite._validate import InputError
-from actmatch_lite.data import (
-    PHOTO_CREDITS,
-    SHAPE_CLASSES,
-    fmnist,
-    load_photo,
-    make_canvases,
-    make_multi_instance_photo,
-    make_shapes,
-    to_image_tensor,
-)
+from actmatch_lite.data import (PHOTO_CREDITS, SHAPE_CLASSES, fmnist, load_photo, make_canvases,
+                                make_multi_instance_photo, make_shapes, to_image_tensor)
 from actmatch_lite.data.shapes import shape_masks
 from actmatch_lite.paths import data_file
 

@@ -12,13 +12,8 @@ import torch.nn.functional as F
 
 from actmatch_lite.evaluation import metrics
 from actmatch_lite.interface import notebook_tools as nbt
-from actmatch_lite.interface.exercise_catalogue import (
-    EXERCISES,
-    deletion_auc,
-    necessity_loss,
-    record_layer,
-    with_gradient,
-)
+from actmatch_lite.interface.exercise_catalogue import (EXERCISES, deletion_auc, necessity_loss, record_layer,
+                                                        with_gradient)
 from actmatch_lite.interface.exercises import check, exercises
 from actmatch_lite.method import losses
 from actmatch_lite.method.fill import apply_mask

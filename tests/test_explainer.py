@@ -45,6 +45,14 @@ def test_target_defaults_to_the_prediction_and_can_be_given():
     assert explain(clf, x, config=cfg, target=torch.tensor([0, 1]), progress=False).target.tolist() == [0, 1]
 
 
+def test_label_kept_is_the_top1_of_the_explanation_not_a_probability_threshold():
+    clf, x = TinyCNN().eval(), images(3)
+    ex = explain(clf, x, config=dataclasses.replace(FAST, steps=2), target=torch.tensor([0, 1, 2]), progress=False)
+    with torch.no_grad():
+        top1 = clf(ex.explanation).argmax(1)
+    assert ex.label_kept.dtype == torch.bool and torch.equal(ex.label_kept, top1 == ex.target)
+
+
 def test_two_runs_with_one_seed_are_identical_and_seeds_matter():
     x = images(2)
     a = explain(TinyCNN(), x, config=FAST, seed=3, progress=False)

@@ -46,7 +46,8 @@ def oracle(gt):
     def explain_fn(x, target, seed):
         calls.append(seed)
         m = (gt[len(calls) - 1] if len(calls) <= len(gt) else torch.zeros_like(gt[0]))[None]
-        return Explanation(m, m.float(), x, torch.tensor([target]), torch.ones(1), torch.ones(1), {},
+        return Explanation(m, m.float(), x, torch.tensor([target]), torch.ones(1), torch.ones(1),
+                           torch.ones(1, dtype=torch.bool), {},
                            torch.zeros(1), 0.0, None, ())
     return explain_fn
 
@@ -109,7 +110,8 @@ def test_a_preset_is_searched_without_the_necessity_term(model, canvas, monkeypa
 def empty_explainer(x, target, seed):
     """An explainer that finds nothing (instant): the search for each class ends after one round."""
     m = torch.zeros_like(x[:, :1], dtype=torch.bool)
-    return Explanation(m, m.float(), x, torch.tensor([target]), torch.ones(1), torch.ones(1), {}, torch.zeros(1),
+    return Explanation(m, m.float(), x, torch.tensor([target]), torch.ones(1), torch.ones(1),
+                           torch.ones(1, dtype=torch.bool), {}, torch.zeros(1),
                        0.0, None, ())
 
 
@@ -169,7 +171,8 @@ def test_components_are_tried_when_the_whole_mask_does_not_keep_the_class():
     m = (squares[0] | squares[1] | bar[0])[None]
 
     def explain_fn(xi, target, seed):
-        return Explanation(m, m.float(), xi, torch.tensor([target]), torch.ones(1), torch.ones(1), {},
+        return Explanation(m, m.float(), xi, torch.tensor([target]), torch.ones(1), torch.ones(1),
+                           torch.ones(1, dtype=torch.bool), {},
                            torch.zeros(1), 0.0, None, ())
 
     res = explain_instances(lm, x, explain_fn=explain_fn)

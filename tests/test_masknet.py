@@ -5,15 +5,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from actmatch_lite.method.masknet import (
-    MaskNetSpec,
-    MaskUNet,
-    _BilinearUpsample,
-    default_spec,
-    standardise,
-    straight_through,
-    upsample_bilinear,
-)
+from actmatch_lite.method.masknet import (MaskNetSpec, MaskUNet, _BilinearUpsample, default_spec, standardise,
+                                          straight_through, upsample_bilinear)
 
 
 def n_params(net: torch.nn.Module) -> int:

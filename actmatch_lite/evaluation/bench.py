@@ -20,18 +20,9 @@ from tqdm.auto import tqdm
 
 from actmatch_lite.evaluation import report, scoring
 from actmatch_lite.evaluation.baselines import BASELINES
-from actmatch_lite.evaluation.methods import (
-    ACTMATCH,
-    AMORTIZED,
-    Skipped,
-    all_methods,
-    explainer_config,
-    load_amortized_explainer,
-    run_actmatch,
-    run_actmatch_instances,
-    run_amortized,
-    run_baseline,
-)
+from actmatch_lite.evaluation.methods import (ACTMATCH, AMORTIZED, Skipped, all_methods, explainer_config,
+                                              load_amortized_explainer, run_actmatch, run_actmatch_instances,
+                                              run_amortized, run_baseline)
 from actmatch_lite.evaluation.suites import DEFAULT_SEEDS, Suite, get_suite, load_suite_data
 from actmatch_lite.method.config import ExplainConfig, get_preset
 from actmatch_lite.models import load_model

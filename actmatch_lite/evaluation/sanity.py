@@ -21,17 +21,8 @@ from tqdm.auto import tqdm
 
 from actmatch_lite.evaluation import metrics as M
 from actmatch_lite.evaluation import report
-from actmatch_lite.evaluation.methods import (
-    ACTMATCH,
-    AMORTIZED,
-    Skipped,
-    all_methods,
-    explainer_config,
-    load_amortized_explainer,
-    run_actmatch,
-    run_amortized,
-    run_baseline,
-)
+from actmatch_lite.evaluation.methods import (ACTMATCH, AMORTIZED, Skipped, all_methods, explainer_config,
+                                              load_amortized_explainer, run_actmatch, run_amortized, run_baseline)
 from actmatch_lite.evaluation.suites import DEFAULT_SEEDS, get_suite, load_suite_data
 from actmatch_lite.models import load_model
 from actmatch_lite.seeding import seed_everything

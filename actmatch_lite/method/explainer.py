@@ -52,23 +52,10 @@ from actmatch_lite.method.config import ExplainConfig
 from actmatch_lite.method.fill import apply_mask, make_fill
 from actmatch_lite.method.frozen import frozen
 from actmatch_lite.method.masknet import MaskUNet, default_spec
-from actmatch_lite.method.objective import (
-    constraints_met,
-    explanation_warnings,
-    feasible,
-    fill_kept,
-    kinds_at,
-    necessary,
-    objective,
-)
-from actmatch_lite.method.setup import (
-    Setup,
-    active_weights,
-    classifier_device,
-    reference_pass,
-    resolve,
-    resolve_targets,
-)
+from actmatch_lite.method.objective import (constraints_met, explanation_warnings, feasible, fill_kept, kinds_at,
+                                            necessary, objective)
+from actmatch_lite.method.setup import (Setup, active_weights, classifier_device, reference_pass, resolve,
+                                        resolve_targets)
 from actmatch_lite.method.stopping import MaskTracker
 
 PROGRESS_MIN_WORK = 2000  # progress=None shows a bar when steps × images reaches this (about a second of work)
@@ -85,6 +72,7 @@ class Explanation:
     target: torch.Tensor        # (B,) the explained class y*
     prob_before: torch.Tensor   # (B,) softmax(f(x))[y*]
     prob_after: torch.Tensor    # (B,) softmax(f(e))[y*]
+    label_kept: torch.Tensor    # (B,) bool: argmax f(e) = y* (top-1 kept: what "label kept" means everywhere)
     history: dict[str, list[float]]  # per step, mean over the images still training: each term (unweighted),
     #                                  "total" (weighted sum), "hard_area" (area of the hard mask m) and "kept"
     #                                  (fraction whose m keeps the label on e and on the step's backgrounds)
@@ -152,7 +140,8 @@ def _join(chunks: list[dict], cfg: ExplainConfig, start: float) -> Explanation:
     part = {k: torch.cat([c[k] for c in chunks]) for k in chunks[0] if k not in ("history", "counts")}
     history = chunks[0]["history"] if len(chunks) == 1 else _merge_histories(chunks)
     return Explanation(mask=part["m"], soft_mask=part["m_soft"], explanation=part["e"], target=part["y"],
-                       prob_before=part["prob_before"], prob_after=part["prob_after"], history=history,
+                       prob_before=part["prob_before"], prob_after=part["prob_after"], label_kept=part["kept"],
+                       history=history,
                        steps_run=part["steps_run"], seconds=time.perf_counter() - start, config=cfg,
                        warnings=explanation_warnings(part["m"], part["kept"], part["y"], part["vacuous"],
                                                      part.get("nec")))

@@ -9,48 +9,19 @@ the finite values; NaN marks an undefined value, e.g. 1-minimality of an insuffi
 Metrics that run the classifier read its probabilities, freeze it with ``actmatch_lite.method.frozen.frozen`` and
 run without gradients, so it comes back unchanged. ``DIRECTION[name]`` says whether higher or lower is better.
 """
-from actmatch_lite.evaluation.metrics import (
-    activations,
-    agreement,
-    cost,
-    curves,
-    fidelity,
-    localisation,
-    mask,
-    minimality,
-)
+from actmatch_lite.evaluation.metrics import (activations, agreement, cost, curves, fidelity, localisation, mask,
+                                              minimality)
 from actmatch_lite.evaluation.metrics._common import THRESHOLD, Summary, summarise
 from actmatch_lite.evaluation.metrics.activations import activation_distance, activation_fidelity
-from actmatch_lite.evaluation.metrics.agreement import (
-    sanity_iou,
-    sanity_spearman,
-    seed_stability,
-    shift_images,
-    shift_iou,
-    shift_stability,
-)
+from actmatch_lite.evaluation.metrics.agreement import (sanity_iou, sanity_spearman, seed_stability, shift_images,
+                                                        shift_iou, shift_stability)
 from actmatch_lite.evaluation.metrics.cost import time_per_image
-from actmatch_lite.evaluation.metrics.curves import (
-    deletion_auc,
-    deletion_curve,
-    insertion_auc,
-    insertion_curve,
-    pixel_rank,
-)
-from actmatch_lite.evaluation.metrics.fidelity import (
-    confidence_change,
-    necessity,
-    necessity_drop,
-    robustness,
-    sufficiency,
-)
-from actmatch_lite.evaluation.metrics.localisation import (
-    instance_purity,
-    instance_recall,
-    iou,
-    pointing_game,
-    precision,
-)
+from actmatch_lite.evaluation.metrics.curves import (deletion_auc, deletion_curve, insertion_auc, insertion_curve,
+                                                     pixel_rank)
+from actmatch_lite.evaluation.metrics.fidelity import (confidence_change, necessity, necessity_drop, robustness,
+                                                       sufficiency)
+from actmatch_lite.evaluation.metrics.localisation import (instance_purity, instance_recall, iou, pointing_game,
+                                                           precision)
 from actmatch_lite.evaluation.metrics.mask import area, components, crispness, total_variation
 from actmatch_lite.evaluation.metrics.minimality import one_minimality
 

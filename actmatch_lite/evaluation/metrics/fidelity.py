@@ -10,14 +10,8 @@ import torch
 from torch import nn
 
 from actmatch_lite._validate import check_images, check_mask
-from actmatch_lite.evaluation.metrics._common import (
-    THRESHOLD,
-    get_fill,
-    hard_mask,
-    prob_of,
-    probabilities,
-    target_class,
-)
+from actmatch_lite.evaluation.metrics._common import (THRESHOLD, get_fill, hard_mask, prob_of, probabilities,
+                                                      target_class)
 from actmatch_lite.method.fill import apply_mask, random_backgrounds, remove_mask
 
 DIRECTION = {"sufficiency": "higher", "confidence_change": "higher", "robustness": "higher",

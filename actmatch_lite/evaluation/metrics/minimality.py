@@ -12,14 +12,8 @@ import torch
 from torch import nn
 
 from actmatch_lite._validate import check_images, check_mask
-from actmatch_lite.evaluation.metrics._common import (
-    BATCH_SIZE,
-    THRESHOLD,
-    get_fill,
-    hard_mask,
-    probabilities,
-    target_class,
-)
+from actmatch_lite.evaluation.metrics._common import (BATCH_SIZE, THRESHOLD, get_fill, hard_mask, probabilities,
+                                                      target_class)
 from actmatch_lite.method.fill import apply_mask
 
 DIRECTION = {"one_minimality": "higher"}

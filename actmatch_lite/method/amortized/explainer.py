@@ -83,12 +83,13 @@ class AmortizedExplainer:
                 m, logits_e = select_masks(setup, x, fill, m_soft, y)
                 e = apply_mask(x, m.to(x.dtype), fill)
             vacuous = fill_kept(setup, fill, y)
-        warn = list(explanation_warnings(m, logits_e.argmax(1) == y, y, vacuous))
+        kept = logits_e.argmax(1) == y
+        warn = list(explanation_warnings(m, kept, y, vacuous))
         if not refine_steps and (y != logits_x.argmax(1)).any():
             warn.append(OTHER_TARGET)
         p_before, p_after = (z.softmax(1).gather(1, y[:, None])[:, 0].cpu() for z in (logits_x, logits_e))
         return Explanation(mask=m.cpu(), soft_mask=m_soft.cpu(), explanation=e.cpu(), target=y.cpu(),
-                           prob_before=p_before, prob_after=p_after, history=history,
+                           prob_before=p_before, prob_after=p_after, label_kept=kept.cpu(), history=history,
                            steps_run=torch.full((len(x),), refine_steps), seconds=time.perf_counter() - start,
                            config=setup.config, warnings=tuple(warn))
 

@@ -1,13 +1,7 @@
 """The terms of the activation-matching objective, one module per family; each returns a per-image ``(B,)`` vector."""
 from actmatch_lite.method.losses.abductive import background_composites, complement, necessity_loss, robustness_loss
-from actmatch_lite.method.losses.activation import (
-                         DISTANCES,
-                         activation_matching_loss,
-                         cosine_distance,
-                         default_distances,
-                         mse_distance,
-                         std_mse_distance,
-)
+from actmatch_lite.method.losses.activation import (DISTANCES, activation_matching_loss, cosine_distance,
+                                                    default_distances, mse_distance, std_mse_distance)
 from actmatch_lite.method.losses.fidelity import cross_entropy_loss, kl_loss
 from actmatch_lite.method.losses.priors import area_excess_loss, area_loss, binarisation_loss, tv_loss
 

@@ -24,9 +24,9 @@ $(STAMP): requirements.lock pyproject.toml
 test: $(STAMP)
 	MPLBACKEND=Agg $(PY) -m pytest tests notebooks $(NBVAL)
 
-## Unit tests only (no notebooks), for a quick loop while editing.
+## Unit tests only, without the slow ones (no notebooks, no student copies), for a quick loop while editing.
 test-fast: $(STAMP)
-	MPLBACKEND=Agg $(PY) -m pytest tests -q
+	MPLBACKEND=Agg $(PY) -m pytest tests -q -m "not slow"
 
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab notebooks/
@@ -39,7 +39,7 @@ demo: $(STAMP)
 notebooks: $(STAMP)
 	MPLBACKEND=Agg $(PY) -m actmatch_lite notebooks execute notebooks/[0-9]*.ipynb
 
-## Student copies: solutions replaced by stubs, written to student/.
+## Student copies: solutions replaced by their `# STUB:` skeletons (or a stub), outputs cleared, written to student/.
 student: $(STAMP)
 	$(PY) -m actmatch_lite notebooks student notebooks/[0-9]*.ipynb --out student
 

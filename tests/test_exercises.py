@@ -1,8 +1,10 @@
-"""The exercise catalogue: every check accepts the library's answer, rejects a plausible wrong one, reports
-an unsolved stub politely; student copies of a notebook run from top to bottom."""
+"""The exercise catalogue: every check accepts a correct answer, rejects plausible wrong ones and the library's
+own function, reports an unsolved stub or ``...`` holes politely; ``solution_or_library`` falls back to the
+library; student copies keep their STUB skeletons and run from top to bottom."""
 from __future__ import annotations
 
 import math
+import time
 from pathlib import Path
 
 import nbformat
@@ -12,15 +14,15 @@ import torch.nn.functional as F
 
 from actmatch_lite.evaluation import metrics
 from actmatch_lite.interface import notebook_tools as nbt
+from actmatch_lite.interface.exercise_behaviour import AREA_LIMIT, area_weight_outcome, vacuous_sufficiency
 from actmatch_lite.interface.exercise_catalogue import (EXERCISES, deletion_auc, necessity_loss, record_layer,
                                                         with_gradient)
-from actmatch_lite.interface.exercises import check, exercises
+from actmatch_lite.interface.exercises import check, exercises, solution_or_library
 from actmatch_lite.method import losses
 from actmatch_lite.method.fill import apply_mask
 from actmatch_lite.method.masknet import straight_through
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
-STUDENT_NOTEBOOK = "01_frozen_classifier_and_activations.ipynb"   # short: no mask training
 
 
 def _tv_without_diagonal_weight(m, neighbours=8):
@@ -154,6 +156,10 @@ def _pointing_any_max(s, gt):
     return (top & gt.flatten(1)).any(1).float()
 
 
+def _empty_mask(x, dtype=torch.bool):
+    return torch.zeros(len(x), 1, *x.shape[-2:], dtype=dtype)
+
+
 def _iou_without_empty_case(m, gt):
     return (m & gt).flatten(1).sum(1).float() / (m | gt).flatten(1).sum(1).float()
 
@@ -272,14 +278,29 @@ WRONG = {
         "empty explanation matches": lambda e, g: _recall(e, g, guard=False),
         "divides by the explanations": lambda e, g: _recall(e, g, per_explanation=True),
     },
+    "vacuous_sufficiency": {
+        "the image's own class, full mask (sufficient, not vacuous)": lambda clf, x, fill: (
+            ~_empty_mask(x), clf(x).argmax(1)),
+        "the fill's class, full mask (not even sufficient)": lambda clf, x, fill: (
+            ~_empty_mask(x), clf(fill).argmax(1)),
+        "the image's own class, empty mask": lambda clf, x, fill: (_empty_mask(x), clf(x).argmax(1)),
+        "a soft mask of 0.5": lambda clf, x, fill: (_empty_mask(x, torch.float) + 0.5, clf(fill).argmax(1)),
+    },
 }
+VALUE_EXERCISES = {"area_weight"}                                   # answered by a number: tested below (slow)
+COMPARED = sorted(n for n in WRONG if EXERCISES[n].grade is None)   # graded by equality with the reference
 WRONG_CASES = [(name, label) for name, answers in sorted(WRONG.items()) for label in answers]
 
 
 def _correct(name):
+    """A correct learner's answer: the reference called from a function of this module (not the library's own)."""
+    library = EXERCISES[name].library or EXERCISES[name].reference
     if name == "straight_through":
-        return with_gradient(straight_through)
-    return EXERCISES[name].reference
+        library = straight_through
+
+    def mine(*args):
+        return library(*args)
+    return with_gradient(mine) if name == "straight_through" else mine
 
 
 def _stub(*_args):
@@ -287,13 +308,13 @@ def _stub(*_args):
 
 
 def test_every_exercise_has_a_wrong_answer_here():
-    assert set(exercises()) == set(WRONG)
+    assert set(exercises()) == set(WRONG) | VALUE_EXERCISES
 
 
 @pytest.mark.parametrize("name", sorted(WRONG))
 def test_check_accepts_the_reference(name, capsys):
     assert check(name, _correct(name)) is True
-    assert "correct" in capsys.readouterr().out
+    assert "Well done" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(("name", "label"), WRONG_CASES)
@@ -319,14 +340,14 @@ def test_a_forgotten_return_gets_a_verdict_not_a_traceback(name, capsys):
     assert "your function returned None" in out and "`return`" in out and "Hint:" in out
 
 
-@pytest.mark.parametrize("name", sorted(WRONG))
+@pytest.mark.parametrize("name", COMPARED)
 def test_a_wrong_type_gets_a_verdict(name, capsys):
     fn = (lambda *_args: torch.nn.Linear(1, 1))
     assert check(name, with_gradient(fn) if name == "straight_through" else fn) is False
     assert "your function returned a Linear, expected a tensor of shape" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("name", sorted(set(WRONG) - {"straight_through"}))
+@pytest.mark.parametrize("name", sorted(set(COMPARED) - {"straight_through"}))
 def test_a_wrong_shape_dtype_or_nan_gets_a_verdict(name, capsys):
     assert check(name, _returning(name, lambda want: want[None])) is False
     assert "your function returned shape (1, " in capsys.readouterr().out
@@ -376,21 +397,27 @@ def _solution_cells():
     """(notebook, exercise cell sources, check cell) for every exercise of the notebooks."""
     for path in sorted(NOTEBOOKS.glob("*.ipynb")):
         nb = nbformat.read(path, as_version=4)
-        solutions = [c.source for c in nb.cells if c.cell_type == "code" and nbt.has_solution(c.source)]
+        # a solution cell that checks itself (a value exercise: area_weight) is left to its slow test below
+        solutions = [c.source for c in nb.cells
+                     if c.cell_type == "code" and nbt.has_solution(c.source) and 'check("' not in c.source]
+        # the notebook's imports (one-line import statements at the top level of any code cell) come first
+        imports = "\n".join(line for c in nb.cells if c.cell_type == "code" for line in c.source.splitlines()
+                             if line.startswith(("import ", "from ")) and not line.rstrip().endswith(("(", "\\")))
         for cell in nb.cells:
             if cell.cell_type == "code" and cell.source.startswith("check(\""):
-                yield path.name, solutions, cell
+                yield path.name, [imports, *solutions], cell
 
 
 @pytest.mark.parametrize(("notebook", "solutions", "cell"), list(_solution_cells()),
                          ids=lambda v: v if isinstance(v, str) else "")
 def test_notebook_solutions_still_pass_with_their_committed_verdict(notebook, solutions, cell, capsys):
-    namespace = {"torch": torch, "F": F, "nn": torch.nn, "check": check, "with_gradient": with_gradient}
+    namespace = {"torch": torch, "F": F, "nn": torch.nn, "math": math, "check": check, "with_gradient": with_gradient}
     for source in solutions:
         exec(compile(source, f"<{notebook}>", "exec"), namespace)
-    assert eval(cell.source, namespace) is True
+    capsys.readouterr()                                                  # what the solution cells print
+    assert eval(cell.source.splitlines()[0], namespace) is True          # the cell's first line is the check
     committed = "".join(o.get("text", "") for o in cell.outputs if o.get("output_type") == "stream")
-    assert capsys.readouterr().out == committed
+    assert committed.startswith(capsys.readouterr().out)
 
 
 @pytest.mark.parametrize("name", sorted(WRONG))
@@ -429,7 +456,7 @@ def test_positional_wrappers_match_the_library():
 
 def test_every_exercise_cell_in_the_notebooks_names_a_registered_check():
     names = set(exercises())
-    for path in sorted(NOTEBOOKS.glob("0[0-6]_*.ipynb")):
+    for path in sorted(NOTEBOOKS.glob("[0-9]*.ipynb")):
         nb = nbformat.read(path, as_version=4)
         for cell in nb.cells:
             if cell.cell_type == "code" and "check(\"" in cell.source:
@@ -453,20 +480,224 @@ def test_strip_solutions_round_trip():
         nbt.strip_solutions("# BEGIN SOLUTION\nx = 1")
 
 
-def test_every_notebook_exercise_has_a_solution_block():
-    for path in sorted(NOTEBOOKS.glob("0[0-6]_*.ipynb")):
+def test_every_notebook_has_a_coding_exercise_with_a_solution_block_and_a_check():
+    for path in sorted(NOTEBOOKS.glob("[0-9]*.ipynb")):
         nb = nbformat.read(path, as_version=4)
         assert any(c.cell_type == "code" and nbt.has_solution(c.source) for c in nb.cells), path.name
+        assert any(c.cell_type == "code" and 'check("' in c.source for c in nb.cells), path.name
+
+
+@pytest.fixture(scope="module")
+def student_copies(tmp_path_factory):
+    """Every notebook's student copy, written as `make student` writes them."""
+    out = tmp_path_factory.mktemp("student")
+    return {p.name: p for p in nbt.write_student_copies(sorted(NOTEBOOKS.glob("[0-9]*.ipynb")), out)}
+
+
+def test_student_copies_hold_no_solution(student_copies):
+    for name, path in student_copies.items():
+        nb = nbformat.read(path, as_version=4)
+        assert all(not nbt.has_solution(c.source) for c in nb.cells if c.cell_type == "code"), name
 
 
 @pytest.mark.slow
-def test_student_copy_runs_through(tmp_path):
-    nb = nbformat.read(NOTEBOOKS / STUDENT_NOTEBOOK, as_version=4)
-    student = nbt.student_copy(nb)
-    assert all(not nbt.has_solution(c.source) for c in student.cells if c.cell_type == "code")
-    path = tmp_path / STUDENT_NOTEBOOK
-    nbformat.write(student, path)
-    done, seconds = nbt.execute(path, cwd=NOTEBOOKS, allow_errors=False)
+@pytest.mark.parametrize("notebook", sorted(p.name for p in NOTEBOOKS.glob("[0-9]*.ipynb")))
+def test_student_copy_runs_top_to_bottom(notebook, student_copies):
+    """An unsolved student copy runs through: each unsolved exercise gets its polite verdict, later cells fall
+    back to the library (solution_or_library), and no cell raises."""
+    done, seconds = nbt.execute(student_copies[notebook], cwd=NOTEBOOKS, allow_errors=True)
+    errors = [(i, o.get("ename"), o.get("evalue")) for i, c in enumerate(done.cells) if c.cell_type == "code"
+              for o in c.outputs if o.get("output_type") == "error"]
+    assert not errors, f"{notebook}: cells raised {errors}"
     printed = "".join(o.get("text", "") for c in done.cells if c.cell_type == "code" for o in c.outputs)
-    assert "not attempted yet" in printed
+    assert "not attempted yet" in printed or "not finished yet" in printed, f"{notebook}: no unsolved exercise"
     assert math.isfinite(seconds)
+
+
+# -- `...` holes, the library's own function, settings in verdicts, solution_or_library --------------------
+def _holes_returned(*_args):
+    return ...
+
+
+def _holes_in_arithmetic(m_soft, *_args):
+    return ... * m_soft                     # TypeError: unsupported operand type(s) for *: 'ellipsis' and 'Tensor'
+
+
+def _holes_in_a_method(*_args):
+    return (...).mean(1)                    # AttributeError: 'ellipsis' object has no attribute 'mean'
+
+
+@pytest.mark.parametrize("stub", [_holes_returned, _holes_in_arithmetic, _holes_in_a_method])
+@pytest.mark.parametrize("name", ["area_loss", "tv_loss", "straight_through", "vacuous_sufficiency"])
+def test_holes_left_in_a_skeleton_get_one_polite_line(name, stub, capsys):
+    assert check(name, stub) is False
+    out = capsys.readouterr().out
+    assert out == f"[{name}] not finished yet: fill in the `...` holes with your code, then run the check again.\n"
+
+
+def _holes_as_statements(explanations, instances):
+    """A skeleton whose holes are statements: it returns None."""
+    ...   # the (E, N) table of matching pairs, the assignment, matches / N
+
+
+def _indexing_with_an_ellipsis(m_soft):
+    m_soft[..., 0]                          # an Ellipsis inside [] is indexing, not a hole: a forgotten return
+
+
+def test_a_skeleton_returning_none_with_holes_gets_the_polite_line(capsys):
+    assert check("instance_recall", _holes_as_statements) is False
+    assert "fill in the `...` holes" in capsys.readouterr().out
+    assert check("area_loss", _indexing_with_an_ellipsis) is False
+    assert "did you forget the `return` statement?" in capsys.readouterr().out
+
+
+def test_a_pair_of_holes_gets_the_polite_line(capsys):
+    assert check("vacuous_sufficiency", lambda clf, x, fill: (..., ...)) is False
+    assert "fill in the `...` holes" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("name", sorted(WRONG))
+def test_the_librarys_own_function_is_refused(name, capsys):
+    ex = EXERCISES[name]
+    assert check(name, ex.reference) is False
+    assert capsys.readouterr().out == f"[{name}] that is the library's own function: write your own.\n"
+    if ex.library is not None:
+        assert check(name, ex.library) is False
+
+
+@pytest.mark.parametrize(("name", "fn"), [
+    ("cosine_distance", losses.cosine_distance),
+    ("area_loss", losses.binarisation_loss),        # any function the package defines, not only the reference
+    ("sufficiency", metrics.sufficiency),
+    ("straight_through", with_gradient(straight_through)),
+])
+def test_any_library_function_is_refused(name, fn, capsys):
+    assert check(name, fn) is False
+    assert "the library's own function" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("name", "label", "says"), [
+    ("kl_loss", "T instead of T²", "(T = "),
+    ("tv_loss", "always 4 neighbours", "(neighbours = 8)"),
+    ("straight_through", "threshold ignored (0.5)", "(threshold = "),
+    ("necessity_loss", "no hinge", "(margin = "),
+])
+def test_a_failing_case_names_its_settings(name, label, says, capsys):
+    assert check(name, WRONG[name][label]) is False
+    assert says in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("label", "part"), [
+    ("no detach: gradient 0", "the GRADIENTS differ"),
+    ("detached straight-through", "the GRADIENTS differ"),
+    ("threshold ignored (0.5)", "the VALUES differ"),
+    (">= instead of >", "the VALUES differ"),
+])
+def test_straight_through_says_whether_values_or_gradients_differ(label, part, capsys):
+    assert check("straight_through", WRONG["straight_through"][label]) is False
+    out = capsys.readouterr().out
+    assert part in out and "index (0, 0" in out      # the index is inside the part, not into the stack
+
+
+def test_straight_through_wraps_a_plain_function_itself(capsys):
+    def my_straight_through(m_soft, threshold):
+        return m_soft + ((m_soft > threshold).float() - m_soft).detach()
+    assert check("straight_through", my_straight_through) is True
+    assert check("straight_through", with_gradient(my_straight_through)) is True
+
+
+def test_solution_or_library_returns_a_passing_function_silently(capsys):
+    mine = _correct("area_loss")
+    assert solution_or_library("area_loss", mine) is mine
+    assert capsys.readouterr().out == ""
+
+
+@pytest.mark.parametrize(("name", "fn"), [
+    ("area_loss", _stub), ("area_loss", _holes_returned), ("area_loss", WRONG["area_loss"]["a sum, not the mean"]),
+    ("area_loss", losses.area_loss), ("area_loss", None), ("straight_through", _stub),
+    ("vacuous_sufficiency", _holes_returned),
+])
+def test_solution_or_library_falls_back_in_one_line(name, fn, capsys):
+    got = solution_or_library(name, fn)
+    expected = {"straight_through": straight_through, "vacuous_sufficiency": vacuous_sufficiency}
+    assert got is expected.get(name, losses.area_loss)
+    out = capsys.readouterr().out
+    assert out.count("\n") == 1 and "is not finished yet: the cells below use the library's" in out
+    assert "Traceback" not in out
+
+
+def test_solution_or_library_names_the_learners_function(capsys):
+    def my_area(m_soft):
+        raise NotImplementedError
+    solution_or_library("area_loss", my_area)
+    assert capsys.readouterr().out == "your my_area is not finished yet: the cells below use the library's " \
+                                      "area_loss.\n"
+
+
+def test_solution_or_library_hands_back_the_library_value_for_an_unfinished_number(capsys):
+    assert solution_or_library("area_weight", ...) == EXERCISES["area_weight"].reference
+    assert "the library's value" in capsys.readouterr().out
+
+
+def test_a_function_is_expected_not_its_result(capsys):
+    assert check("area_loss", torch.zeros(2)) is False
+    assert "pass the function itself" in capsys.readouterr().out
+
+
+# -- behaviour-graded exercises ------------------------------------------------------------------------------
+def test_vacuous_sufficiency_reference_passes_and_cases_separate_the_wrong_answers(capsys):
+    def my_vacuous(clf, x, fill):
+        with torch.no_grad():
+            return torch.zeros(len(x), 1, *x.shape[-2:], dtype=torch.bool), clf(fill).argmax(1)
+    assert check("vacuous_sufficiency", my_vacuous) is True
+    assert check("vacuous_sufficiency", WRONG["vacuous_sufficiency"][
+        "the image's own class, full mask (sufficient, not vacuous)"]) is False
+    assert "it is not vacuous" in capsys.readouterr().out
+    assert check("vacuous_sufficiency", WRONG["vacuous_sufficiency"][
+        "the fill's class, full mask (not even sufficient)"]) is False
+    assert "sufficiency does not even hold" in capsys.readouterr().out
+    assert check("vacuous_sufficiency", WRONG["vacuous_sufficiency"]["a soft mask of 0.5"]) is False
+    assert "hard mask" in capsys.readouterr().out
+
+
+def test_area_weight_refuses_what_is_not_a_number_without_running_explain(capsys):
+    for answer in ("40", True, -1.0, math.nan, [40.0]):
+        assert check("area_weight", answer) is False
+        assert "answer a number" in capsys.readouterr().out
+    assert check("area_weight", ...) is False
+    assert "replace the `...` with your number" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_area_weight_reference_passes_fast_and_two_wrong_weights_fail(capsys):
+    area_weight_outcome.cache_clear()
+    start = time.perf_counter()
+    assert check("area_weight", EXERCISES["area_weight"].reference) is True
+    assert time.perf_counter() - start < 45        # about 6 s alone on one thread; generous for a busy machine
+    kept, area = area_weight_outcome(float(EXERCISES["area_weight"].reference))
+    assert kept == 8 and area < AREA_LIMIT - 0.01   # a margin: the library's answer is not on the edge
+    capsys.readouterr()
+    assert check("area_weight", 0.0) is False       # no area term: masks keep nearly everything
+    out = capsys.readouterr().out
+    assert "the mean area is" in out and "above the 10% limit" in out and "label is lost" not in out
+    assert check("area_weight", 400.0) is False     # far too strong: masks collapse, labels are lost
+    assert "the label is lost on" in capsys.readouterr().out
+
+
+# -- student copies ------------------------------------------------------------------------------------------
+def test_student_copy_keeps_the_stub_skeleton_and_stubs_the_rest():
+    cell = ('def my_area(m_soft):\n    """Area prior. m_soft (B, 1, H, W) -> (B,)."""\n'
+            "    # hint: average over every axis but the batch\n"
+            "    # BEGIN SOLUTION\n    # STUB: flat = ...  # (B, H*W)\n    flat = m_soft.flatten(1)\n"
+            "    # STUB: return ...\n    return flat.mean(1)\n    # END SOLUTION\n\n"
+            "def my_other():\n    # BEGIN SOLUTION\n    return 3\n    # END SOLUTION")
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(cell)])
+    source = nbt.student_copy(nb).cells[0].source
+    assert source == ('def my_area(m_soft):\n    """Area prior. m_soft (B, 1, H, W) -> (B,)."""\n'
+                      "    # hint: average over every axis but the batch\n"
+                      "    flat = ...  # (B, H*W)\n    return ...\n\n"
+                      'def my_other():\n    raise NotImplementedError("Exercise: write your code here")')
+    namespace = {}
+    exec(compile(source, "<student>", "exec"), namespace)
+    assert namespace["my_area"](torch.rand(2, 1, 3, 3)) is Ellipsis
+    assert check("area_loss", namespace["my_area"]) is False

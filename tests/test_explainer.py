@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import dataclasses
+import io
 
 import pytest
 import torch
 from _tiny import TAPS, TinyCNN, images, tiny_loaded
 from torch import nn
+from tqdm.auto import tqdm
 
 from actmatch_lite.method.capture import count_hooks
 from actmatch_lite.method.config import PRESETS, ExplainConfig, get_preset
@@ -295,13 +297,12 @@ def test_chunks_bound_the_mask_networks_and_the_progress_bar_counts_every_image(
             nets.append(n_nets)
             super().__init__(*args, n_nets=n_nets, **kwargs)
 
-    class Bar(explainer.tqdm):
-        def __init__(self, *args, **kwargs):
-            super().__init__(*args, **kwargs)
-            bars.append(self)
+    def bar(*args, disable=False, **kwargs):   # a visible bar, written to a buffer, whoever watches
+        bars.append(tqdm(*args, disable=disable, file=io.StringIO(), **kwargs))
+        return bars[-1]
 
     monkeypatch.setattr(explainer, "MaskUNet", Net)
-    monkeypatch.setattr(explainer, "tqdm", Bar)
+    monkeypatch.setattr(explainer, "progress_bar", bar)
     explain(TinyCNN(), images(7), config=dataclasses.replace(FAST, steps=2), chunk_size=3, progress=True)
     assert nets == [3, 3, 1]
     assert len(bars) == 1 and bars[0].total == 7 and bars[0].n == 7

@@ -11,7 +11,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "actmatch_lite"
 # lowest first; a module may import its own layer and every layer before it
 LAYERS = ("base", "method", "zoo", "evaluation", "interface")
-BASE = {"_validate", "paths", "seeding", "spec", "checksums"}
+BASE = {"_validate", "paths", "seeding", "spec", "checksums", "progress"}
 ZOO = {"data", "models"}
 
 

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from tqdm.auto import tqdm
 
 from actmatch_lite.evaluation import metrics as M
 from actmatch_lite.evaluation import report
@@ -26,6 +25,7 @@ from actmatch_lite.evaluation.suites import DEFAULT_SEEDS, get_suite, load_suite
 from actmatch_lite.method.config import ExplainConfig
 from actmatch_lite.method.losses import default_distances
 from actmatch_lite.models import load_model
+from actmatch_lite.progress import progress_bar
 
 SWEEP_FACTORS = (0.25, 1.0, 4.0, 16.0)   # × the preset's λ_area and λ_tv: a 4 × 4 grid around the preset
 COLLAPSE_LOW, COLLAPSE_HIGH = 0.002, 0.95
@@ -128,7 +128,7 @@ def run_ablate(suite_name: str, n: int | None = None, seeds=DEFAULT_SEEDS, steps
     variants = (ablation_variants(cfg, lm.taps, lm.tap_weights) if ablations else []) + \
         (sweep_variants(cfg, factors) if sweep else [])
     per_seed = {v.name: [] for v in variants}
-    with tqdm(total=len(seeds) * len(variants), desc="ablate", disable=not progress) as bar:
+    with progress_bar(total=len(seeds) * len(variants), desc="ablate", disable=not progress) as bar:
         for seed in seeds:
             data = load_suite_data(suite, n, seed)
             done: dict[ExplainConfig, dict] = {}   # the sweep's (1, 1) cell is the full preset: run it once

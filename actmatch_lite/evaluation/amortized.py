@@ -10,7 +10,6 @@ import time
 from pathlib import Path
 
 import torch
-from tqdm.auto import tqdm
 
 from actmatch_lite.data import load_fmnist_subset, make_shapes
 from actmatch_lite.evaluation import metrics
@@ -18,6 +17,7 @@ from actmatch_lite.method.amortized.explainer import AmortizedExplainer
 from actmatch_lite.method.explainer import explain
 from actmatch_lite.models import load_model
 from actmatch_lite.models.amortized import load_amortized, recipe, recipe_threads
+from actmatch_lite.progress import progress_bar
 
 EVAL_SEED = 777          # held-out shapes; fmnist is evaluated on the shipped test subset
 
@@ -56,7 +56,7 @@ def compare(name: str, n: int = 256, chunk: int = 64, refine_steps: int = 20, fi
             f"amortized + {refine_steps} refine": lambda xb: amz.explain(xb, refine_steps=refine_steps)}
     rows = []
     for regime, run in runs.items():
-        start, outs = time.perf_counter(), [run(xb) for xb in tqdm(x.split(chunk), desc=regime)]
+        start, outs = time.perf_counter(), [run(xb) for xb in progress_bar(x.split(chunk), desc=regime)]
         rows.append(_score(model, regime, x, gt, outs, (time.perf_counter() - start) / len(x)))
     mask_only = metrics.time_per_image(lambda xb: amz.mask_net(xb), x[:chunk])
     full = metrics.time_per_image(lambda xb: amz.explain(xb), x[:chunk])

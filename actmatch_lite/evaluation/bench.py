@@ -16,7 +16,6 @@ from __future__ import annotations
 import dataclasses
 import time
 
-from tqdm.auto import tqdm
 
 from actmatch_lite.evaluation import report, scoring
 from actmatch_lite.evaluation.baselines import BASELINES
@@ -26,6 +25,7 @@ from actmatch_lite.evaluation.methods import (ACTMATCH, AMORTIZED, Skipped, all_
 from actmatch_lite.evaluation.suites import DEFAULT_SEEDS, Suite, get_suite, load_suite_data
 from actmatch_lite.method.config import ExplainConfig, get_preset
 from actmatch_lite.models import load_model
+from actmatch_lite.progress import progress_bar
 
 HEADLINE = ("sufficiency", "robustness", "necessity", "area", "iou", "pointing", "deletion_auc", "insertion_auc",
             "instance_recall", "instance_purity", "seconds_per_image")
@@ -115,7 +115,7 @@ def run_bench(suite_name: str, n: int | None = None, seeds=DEFAULT_SEEDS, method
                      "most 1/N for N instances (here 1/3 to 1/2); actmatch's seconds cover every round of the procedure")
     active = [m for m in methods if m not in skipped]
     per_seed: dict[str, list] = {m: [] for m in active}
-    with tqdm(total=len(seeds) * len(active), desc="bench", disable=not progress) as bar:
+    with progress_bar(total=len(seeds) * len(active), desc="bench", disable=not progress) as bar:
         for seed in seeds:
             values, source = run_seed(suite, lm, cfg, seed, n, active, bar, amz, batch, time_b1, progress)
             for name in active:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import dataclasses
 
-from tqdm.auto import tqdm
 
 from actmatch_lite.evaluation import metrics as M
 from actmatch_lite.evaluation import report
@@ -25,6 +24,7 @@ from actmatch_lite.evaluation.methods import (ACTMATCH, AMORTIZED, Skipped, all_
                                               load_amortized_explainer, run_actmatch, run_amortized, run_baseline)
 from actmatch_lite.evaluation.suites import DEFAULT_SEEDS, get_suite, load_suite_data
 from actmatch_lite.models import load_model
+from actmatch_lite.progress import progress_bar
 from actmatch_lite.seeding import seed_everything
 
 SEED_OFFSET = 10_007   # second explainer seed; larger than any batch, so no image reuses a seed of the first run
@@ -99,7 +99,7 @@ def run_sanity(suite_name: str, n: int | None = None, seeds=DEFAULT_SEEDS, metho
         raise ValueError(f"unknown methods {unknown} for suite {suite_name}; choose from {all_methods(suite)}")
     active = [m for m in methods if m not in skipped]
     per_seed = {m: [] for m in active}
-    with tqdm(total=len(seeds) * len(active), desc="sanity", disable=not progress) as bar:
+    with progress_bar(total=len(seeds) * len(active), desc="sanity", disable=not progress) as bar:
         for seed in seeds:
             for name, values in sanity_seed(suite, lm, cfg, seed, n, active, bar, amz).items():
                 per_seed[name].append(values)

@@ -177,3 +177,19 @@ def instances_args(gen: torch.Generator) -> tuple:
         explanations.append(e)
         instances.append(gt)
     return explanations, instances
+
+
+def vacuous_args(gen: torch.Generator) -> tuple:
+    """A tiny linear classifier, 4 images and a fill (zero, a constant, or per-image noise). Image 0's own class
+    always differs from the fill's, so ``y = argmax clf(x)`` (sufficiency that is not vacuous) fails on it."""
+    clf = _linear_classifier(gen)
+    x = torch.rand(4, 1, 6, 6, generator=gen)
+    kind = int(torch.randint(3, (1,), generator=gen))
+    fill = (torch.zeros_like(x), torch.full_like(x, float(torch.rand(1, generator=gen))),
+            torch.rand(x.shape, generator=gen))[kind]
+    with torch.no_grad():
+        for _ in range(100):
+            if clf(x[:1]).argmax(1) != clf(fill[:1]).argmax(1):
+                break
+            x[0] = torch.rand(x[0].shape, generator=gen)
+    return clf, x, fill

@@ -3,9 +3,17 @@
     python -m actmatch_lite notebooks execute notebooks/[0-9]*.ipynb
     python -m actmatch_lite notebooks student notebooks/[0-9]*.ipynb --out student
 
-Solutions live between ``# BEGIN SOLUTION`` and ``# END SOLUTION`` lines inside exercise cells; the
-student copy replaces each such block with a stub that raises ``NotImplementedError``, at the block's
-indentation. Check functions (``actmatch_lite.interface.exercises``) report an unsolved exercise politely instead of
+Solutions live between ``# BEGIN SOLUTION`` and ``# END SOLUTION`` lines inside exercise cells. Lines of the
+block written ``# STUB: <code>`` are the student's skeleton: the student copy replaces the block by those lines
+with the ``# STUB: `` prefix removed (each at its own indentation), so ``...`` holes appear where the thinking
+goes; a block without STUB lines becomes ``raise NotImplementedError(...)`` at the block's indentation::
+
+    # BEGIN SOLUTION                         # student copy:
+    # STUB: return ...  # mean over C, H, W   ->  return ...  # mean over C, H, W
+    return m_soft.flatten(1).mean(1)
+    # END SOLUTION
+
+Check functions (``actmatch_lite.interface.exercises``) report an unsolved exercise politely instead of
 raising, so a student copy runs from top to bottom.
 """
 from __future__ import annotations
@@ -18,26 +26,32 @@ import nbformat
 from nbclient import NotebookClient
 
 BEGIN, END = "# BEGIN SOLUTION", "# END SOLUTION"
-STUB = 'raise NotImplementedError("your code here")'
+STUB_PREFIX = "# STUB:"
+STUB = 'raise NotImplementedError("Exercise: write your code here")'
 KERNEL = "python3"
 CELL_TIMEOUT_S = 600
 
 
 def strip_solutions(source: str) -> str:
-    """Replace every ``# BEGIN SOLUTION`` … ``# END SOLUTION`` block of ``source`` with an indented stub."""
-    out, skipping = [], False
+    """Replace every ``# BEGIN SOLUTION`` … ``# END SOLUTION`` block of ``source`` with its ``# STUB:`` lines
+    (prefix removed, indentation kept), or with an indented ``raise NotImplementedError`` when it has none."""
+    out, skipping, stubs, indent = [], False, [], ""
     for line in source.splitlines():
         stripped = line.strip()
         if stripped == BEGIN:
             if skipping:
                 raise ValueError("nested '# BEGIN SOLUTION'")
-            skipping = True
+            skipping, stubs = True, []
             indent = line[: len(line) - len(line.lstrip())]
-            out.append(f"{indent}{STUB}")
         elif stripped == END:
             if not skipping:
                 raise ValueError("'# END SOLUTION' without a matching '# BEGIN SOLUTION'")
             skipping = False
+            out.extend(stubs or [f"{indent}{STUB}"])
+        elif skipping and stripped.startswith(STUB_PREFIX):
+            code = stripped[len(STUB_PREFIX):]
+            code = code[1:] if code.startswith(" ") else code
+            stubs.append(f"{line[: len(line) - len(line.lstrip())]}{code}".rstrip())
         elif not skipping:
             out.append(line)
     if skipping:
@@ -50,7 +64,7 @@ def has_solution(source: str) -> bool:
 
 
 def student_copy(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
-    """A copy of ``nb`` with solutions stubbed and every output cleared."""
+    """A copy of ``nb`` with solutions replaced by their STUB skeletons (or a stub) and every output cleared."""
     nb = nbformat.from_dict(nb)
     for cell in nb.cells:
         if cell.cell_type == "code":

@@ -75,7 +75,8 @@ class ExplainConfig:
     lr: float = 5e-5                 # Adam
     patience: int | None = None      # early stop of an image once its hard mask is unchanged for this many steps
                                      # and meets the constraints: its label is kept on e and on every background
-                                     # and, when lambda_nec > 0, lost on the complement; None: never stop early
+                                     # and, when lambda_nec > 0, lost on the complement; None: no such stop (the
+                                     # stop at the end of a soft warm-up still applies: soft_steps=0 turns it off)
     keep: str = "final"              # which mask each image returns: "final" (authors), "last_feasible" (the latest
                                      # non-empty hard mask that met those constraints) or "smallest_feasible" (the
                                      # feasible one of least area: a minimal sufficient mask). Without a feasible

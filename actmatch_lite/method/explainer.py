@@ -44,7 +44,6 @@ import time
 from dataclasses import dataclass
 
 import torch
-from tqdm.auto import tqdm
 
 from actmatch_lite._validate import InputError, check_explain_inputs
 from actmatch_lite.method.capture import Acts
@@ -57,6 +56,7 @@ from actmatch_lite.method.objective import (constraints_met, explanation_warning
 from actmatch_lite.method.setup import (Setup, active_weights, classifier_device, reference_pass, resolve,
                                         resolve_targets)
 from actmatch_lite.method.stopping import MaskTracker
+from actmatch_lite.progress import progress_bar
 
 PROGRESS_MIN_WORK = 2000  # progress=None shows a bar when steps × images reaches this (about a second of work)
 DEFAULT_CHUNK_SIZE = 64   # images trained together: bounds memory (about 10 MB per 64x64 image); the benchmarks' batch
@@ -118,7 +118,7 @@ def explain(clf, x: torch.Tensor, *, config: ExplainConfig | str | None = None, 
     b = len(x)
     size = chunk_size or b
     show = progress if progress is not None else cfg.steps * b >= PROGRESS_MIN_WORK
-    bar = tqdm(total=b, desc="explain", unit="img", disable=not show, leave=False)
+    bar = progress_bar(total=b, desc="explain", unit="img", disable=not show, leave=False)
     chunks, y_all = [], None
     try:
         with frozen(model), torch.enable_grad():

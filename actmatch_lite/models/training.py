@@ -15,7 +15,6 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm.auto import tqdm
 
 from actmatch_lite.checksums import sha256_of
 from actmatch_lite.data.fmnist import load_fashion_mnist
@@ -24,6 +23,7 @@ from actmatch_lite.method.fill import dilate, random_backgrounds
 from actmatch_lite.models.fmnist_cnn import FashionCNN
 from actmatch_lite.models.shapes_cnn import ShapesCNN
 from actmatch_lite.paths import data_dir
+from actmatch_lite.progress import progress_bar
 from actmatch_lite.seeding import seed_everything
 
 
@@ -85,7 +85,7 @@ def _fit(clf: nn.Module, blocks: Iterator[tuple[torch.Tensor, torch.Tensor]], st
     # one-cycle: a short warm-up then annealing, which reaches high accuracy within a single pass
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=r.lr, total_steps=steps)
     clf.train()
-    with tqdm(total=steps, desc="train", unit="step") as bar:
+    with progress_bar(total=steps, desc="train", unit="step") as bar:
         for x, y in blocks:
             for xb, yb in _batches(x, y, r.batch_size, gen):
                 loss = F.cross_entropy(clf(xb), yb)

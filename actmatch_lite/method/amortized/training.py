@@ -14,7 +14,6 @@ import copy
 import math
 
 import torch
-from tqdm.auto import tqdm
 
 from actmatch_lite._validate import InputError, check_images
 from actmatch_lite.checksums import classifier_sha256
@@ -25,6 +24,7 @@ from actmatch_lite.method.frozen import frozen
 from actmatch_lite.method.masknet import MaskNetSpec, MaskUNet, default_spec
 from actmatch_lite.method.objective import objective
 from actmatch_lite.method.setup import classifier_device, reference_pass, resolve
+from actmatch_lite.progress import progress_bar
 from actmatch_lite.seeding import seed_everything
 from actmatch_lite.spec import LoadedModel
 
@@ -72,7 +72,7 @@ def _fit(setup, net: MaskUNet, x_train, x_val, *, epochs: int, batch_size: int, 
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total_steps)
     best = (math.inf, 0, copy.deepcopy(net.state_dict()))
     step, loss = 0, math.nan
-    bar = tqdm(total=total_steps, desc="amortized", disable=not progress)
+    bar = progress_bar(total=total_steps, desc="amortized", disable=not progress)
     with frozen(setup.model), torch.enable_grad(), bar:
         for _ in range(epochs):
             for idx in torch.randperm(len(x_train), generator=gen).split(batch_size):

@@ -551,6 +551,18 @@ def test_a_skeleton_returning_none_with_holes_gets_the_polite_line(capsys):
     assert "did you forget the `return` statement?" in capsys.readouterr().out
 
 
+def _loop_with_a_hole(explanations, instances):
+    out = []
+    for e, g in zip(explanations, instances): ...  # the student copy of notebook 08: the loop body is a hole
+    return torch.tensor(out)
+
+
+def test_a_skeleton_whose_holes_give_a_wrong_answer_gets_the_polite_line(capsys):
+    assert check("instance_recall", _loop_with_a_hole) is False
+    out = capsys.readouterr().out
+    assert "fill in the `...` holes" in out and "shape" not in out
+
+
 def test_a_pair_of_holes_gets_the_polite_line(capsys):
     assert check("vacuous_sufficiency", lambda clf, x, fill: (..., ...)) is False
     assert "fill in the `...` holes" in capsys.readouterr().out

@@ -198,6 +198,8 @@ def _case(ex, fn, args) -> tuple[str | None, str | None]:
             problem = ex.grade(args, got) if ex.grade else _compare(got, want, ex)
         except Exception as err:  # a grader fed a strange answer: still a verdict, never a traceback
             problem = f"your answer could not be graded ({type(err).__name__}: {str(err).strip().splitlines()[0]})."
+    if problem is not None and not ex.value and _source_has_holes(fn):
+        return None, HOLES   # a skeleton with holes left: say so, not what its unfinished answer gets wrong
     return problem, None
 
 

@@ -56,6 +56,14 @@ def precision(m: torch.Tensor, gt: torch.Tensor, *, threshold: float = THRESHOLD
     return (m * gt).sum(1) / m.sum(1).clamp(min=1)
 
 
+def _paired_sets(explanations, instances, threshold):
+    """``(es, gs)``: the explanations and the instances of every canvas as flat hard masks, one pair per canvas."""
+    es, gs = _flat_sets(explanations, "explanations", threshold), _flat_sets(instances, "instances", threshold)
+    if len(es) != len(gs):
+        raise InputError(f"{len(es)} sets of explanations but {len(gs)} sets of instances.")
+    return es, gs
+
+
 def _flat_sets(sets, name, threshold):
     """Per image, a ``(N_b, H·W)`` float tensor of hard masks, from a tensor ``(B, N, [1,] H, W)`` or a list."""
     out = []
@@ -82,9 +90,7 @@ def instance_recall(explanations: Sequence[torch.Tensor], instances: Sequence[to
     covering every instance matches only one of them. ``recall = #matched / N``; NaN when a canvas has
     no instances. ``explanations[b]`` is ``(E_b, H, W)`` (or ``(E_b, 1, H, W)``), ``instances[b]`` is ``(N_b, H, W)``.
     """
-    es, gs = _flat_sets(explanations, "explanations", threshold), _flat_sets(instances, "instances", threshold)
-    if len(es) != len(gs):
-        raise InputError(f"{len(es)} sets of explanations but {len(gs)} sets of instances.")
+    es, gs = _paired_sets(explanations, instances, threshold)
     out = []
     for e, g in zip(es, gs):
         if len(g) == 0:
@@ -105,9 +111,7 @@ def instance_purity(explanations: Sequence[torch.Tensor], instances: Sequence[to
 
     An empty explanation lies on no instance and is impure; NaN when a canvas has no explanations.
     """
-    es, gs = _flat_sets(explanations, "explanations", threshold), _flat_sets(instances, "instances", threshold)
-    if len(es) != len(gs):
-        raise InputError(f"{len(es)} sets of explanations but {len(gs)} sets of instances.")
+    es, gs = _paired_sets(explanations, instances, threshold)
     out = []
     for e, g in zip(es, gs):
         if len(e) == 0:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.nn.modules import module as torch_module
 
 from actmatch_lite.spec import LoadedModel
 
@@ -33,3 +34,12 @@ def tiny_loaded(seed: int = 0) -> LoadedModel:
 
 def images(n: int = 3, seed: int = 0) -> torch.Tensor:
     return torch.rand(n, 3, 16, 16, generator=torch.Generator().manual_seed(seed))
+
+
+def no_hooks(model) -> bool:
+    """No hook left on ``model``'s modules, and no global module hook (a baseline or explainer cleaned up)."""
+    hook_dicts = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks")
+    local = all(not getattr(mod, d) for mod in model.modules() for d in hook_dicts)
+    global_ = not (torch_module._global_forward_hooks or torch_module._global_forward_pre_hooks
+                   or torch_module._global_backward_hooks)
+    return local and global_

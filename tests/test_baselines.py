@@ -1,8 +1,8 @@
 """Baselines: shapes, exact areas, determinism, an untouched model, and known answers on a colour model."""
 import pytest
 import torch
+from _tiny import no_hooks
 from torch import nn
-from torch.nn.modules import module as torch_module
 
 from actmatch_lite._validate import InputError
 from actmatch_lite.evaluation import metrics as M
@@ -10,7 +10,8 @@ from actmatch_lite.evaluation.baselines import BASELINES, baseline_masks, masks_
 
 # Settings that keep each baseline to a fraction of a second on 16×16 images.
 FAST = {"gradcam": {"layer": "features"}, "integrated-gradients": {"n_steps": 8},
-        "rise": {"n_masks": 64, "grid": 4}, "meaningful-perturbation": {"steps": 20}}
+        "rise": {"n_masks": 64, "grid": 4}, "meaningful-perturbation": {"steps": 20},
+        "extremal-perturbation": {"steps": 20}}
 
 
 class Colour(nn.Module):
@@ -44,14 +45,6 @@ def scene(b=2):
     red[..., 2:8, 2:8] = True
     green[..., 10:14, 10:14] = True
     return x, red, green
-
-
-def no_hooks(model):
-    hook_dicts = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks")
-    local = all(not getattr(mod, d) for mod in model.modules() for d in hook_dicts)
-    global_ = not (torch_module._global_forward_hooks or torch_module._global_forward_pre_hooks
-                   or torch_module._global_backward_hooks)
-    return local and global_
 
 
 # ---------------------------------------------------------------- masks_at_area

@@ -5,6 +5,7 @@ import math
 from pathlib import Path
 
 import pytest
+import torch
 
 from actmatch_lite.evaluation import bench, report, scoring
 from actmatch_lite.evaluation.methods import Skipped
@@ -101,3 +102,49 @@ def test_paste_tables_fills_marked_blocks_verbatim(tmp_path):
     out, missing = paste_tables.paste(text, tmp_path)
     assert out == "intro\n<!-- table:a -->\n| x |\n|---|\n| 1 |\n<!-- /table:a -->\n<!-- table:b -->\nkeep\n<!-- /table:b -->\n"
     assert missing == ["b"]
+
+
+def test_photos_bench_reports_each_photo_and_the_confident_ones_apart(monkeypatch):
+    # only the area is scored (the full protocol on EfficientNet takes minutes; scoring has its own tests)
+    monkeypatch.setattr(bench.scoring, "score", lambda lm, x, res, y, **kw: {"area": res.mask.flatten(1).float().mean(1)})
+    r = bench.run_bench("photos", n=2, seeds=(101, 102), methods=["actmatch", "gradcam"], steps=2, progress=False)
+    records = r["photos"]
+    assert [p["name"] for p in records] == ["chelsea", "coffee"]
+    assert [p["confident"] for p in records] == [p["p"] >= 0.5 for p in records] == [False, True]
+    assert set(r["methods_confident"]) == {"actmatch", "gradcam"}
+    # the confident table is the mean over the confident photo alone (coffee): its area is coffee's own area
+    assert r["methods_confident"]["actmatch"]["area"]["mean"] == pytest.approx(records[1]["actmatch"]["area"])
+    assert r["methods"]["actmatch"]["area"]["mean"] == pytest.approx(sum(p["actmatch"]["area"] for p in records) / 2)
+    text = bench.format_result(r)
+    assert "Confident photos only (top-1 p >= 0.5: 1 of 2)" in text and "| coffee | espresso | 0.84 | yes |" in text
+
+
+def test_bench_masks_round_trip_through_the_npz(tmp_path):
+    masks = {}
+    bench.run_bench("shapes", n=3, seeds=(101, 102), methods=["actmatch", "gradcam"], steps=2, progress=False,
+                    masks=masks)
+    assert masks["names"] == ["shapes[101:0]", "shapes[101:1]", "shapes[101:2]"]   # the first seed's images
+    names, back = report.read_masks(report.write_masks(masks, tmp_path / "m.npz"))
+    assert names == masks["names"] and set(back) == {"actmatch", "gradcam"}
+    assert all(torch.equal(back[k], masks[k]) for k in back) and back["actmatch"].shape == (3, 1, 64, 64)
+    # gradcam is held to actmatch's area, image by image
+    assert torch.equal(back["gradcam"].flatten(1).sum(1), back["actmatch"].flatten(1).sum(1))
+
+
+def test_extremal_perturbation_lengths_scale_with_the_image_side():
+    from actmatch_lite.evaluation.baselines import extremal
+    from actmatch_lite.evaluation.suites import SUITES, extremal_options
+    assert extremal_options(224) == {"grid_step": extremal.GRID_STEP, "sigma": extremal.SIGMA,
+                                     "max_blur": extremal.MAX_BLUR}   # the photo suites keep TorchRay's defaults
+    assert SUITES["fmnist"].baseline_options["extremal-perturbation"] == {"grid_step": 1, "sigma": 2.625,
+                                                                          "max_blur": 2.5}
+    assert "extremal-perturbation" not in SUITES["photos"].baseline_options
+
+
+def test_photo_composites_suite_has_two_or_three_exact_instances_and_their_union_as_object_mask():
+    from actmatch_lite.evaluation.suites import COMPOSITE_INSTANCES, get_suite, load_suite_data
+    d = load_suite_data(get_suite("photo-composites"), 4, 101)
+    assert d.x.shape == (4, 3, 224, 224) and d.names[0] == "composite[101:0]"
+    for inst, gt in zip(d.instances, d.gt):
+        assert len(inst) in COMPOSITE_INSTANCES and torch.equal(inst.any(0), gt)
+    assert get_suite("photo-composites").min_prob == 0.5 and get_suite("canvases").min_prob == 0.7

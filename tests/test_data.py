@@ -11,7 +11,7 @@ from PIL import Image
 
 from actmatch_lite._validate import InputError
 from actmatch_lite.data import (PHOTO_CREDITS, SHAPE_CLASSES, fmnist, load_photo, make_canvases,
-                                make_multi_instance_photo, make_shapes, to_image_tensor)
+                                make_multi_instance_photo, make_photo_composites, make_shapes, to_image_tensor)
 from actmatch_lite.data.shapes import shape_masks
 from actmatch_lite.paths import data_file
 
@@ -249,3 +249,31 @@ def test_multi_instance_photo_has_disjoint_instances():
     assert (p.instance_masks.sum(0) <= 1).all() and p.boxes.shape == (3, 4)
     for (t, l, b, r), m in zip(p.boxes.tolist(), p.instance_masks):
         assert int(m.sum()) == (b - t) * (r - l)
+
+
+def test_multi_instance_photo_diagonal_layout_keeps_copies_apart():
+    p = make_multi_instance_photo("chelsea", n_instances=2, size=192, layout="diagonal")
+    (t0, l0, b0, r0), (t1, l1, b1, r1) = p.boxes.tolist()
+    assert (t0, l0) == (4, 4) and (b1, r1) == (188, 188)      # corner to corner, `gap` from the border
+    assert r0 - l0 == 110 and b0 <= t1                          # 57.5 % of the side; rows never shared
+    assert (p.instance_masks.sum(0) <= 1).all()
+    with pytest.raises(ValueError, match="touch"):
+        make_multi_instance_photo("chelsea", n_instances=3, size=96, layout="diagonal", width=0.5)
+    with pytest.raises(ValueError, match="layout"):
+        make_multi_instance_photo("chelsea", layout="grid")
+
+
+def test_photo_composites_are_seeded_with_exact_masks_on_either_diagonal():
+    a, b = make_photo_composites(6, seed=3, size=160), make_photo_composites(6, seed=3, size=160)
+    assert all(torch.equal(p.x, q.x) and torch.equal(p.instance_masks, q.instance_masks) for p, q in zip(a, b))
+    assert not torch.equal(a[0].x, make_photo_composites(1, seed=4, size=160)[0].x)
+    flipped = 0
+    for p in a:
+        assert 1 <= len(p.boxes) <= 3 and (p.instance_masks.sum(0) <= 1).all()
+        for (t, l, bt, r), m in zip(p.boxes.tolist(), p.instance_masks):   # each mask is exactly its box
+            box = torch.zeros_like(m)
+            box[:, t:bt, l:r] = True
+            assert torch.equal(m, box)
+        first = p.boxes[0].tolist()
+        flipped += first[1] > 80   # the anti-diagonal starts top-right
+    assert 0 < flipped < 6 or len(a) < 2

@@ -288,7 +288,7 @@ def test_chunks_give_exactly_the_results_of_explaining_each_chunk_with_its_seed(
                                                 progress=False).soft_mask)
 
 
-def test_chunks_bound_the_mask_networks_and_the_progress_bar_counts_every_image(monkeypatch):
+def test_chunks_bound_the_mask_networks_and_the_progress_bar_counts_every_image_step(monkeypatch):
     from actmatch_lite.method import explainer
     nets, bars = [], []
 
@@ -305,7 +305,14 @@ def test_chunks_bound_the_mask_networks_and_the_progress_bar_counts_every_image(
     monkeypatch.setattr(explainer, "progress_bar", bar)
     explain(TinyCNN(), images(7), config=dataclasses.replace(FAST, steps=2), chunk_size=3, progress=True)
     assert nets == [3, 3, 1]
-    assert len(bars) == 1 and bars[0].total == 7 and bars[0].n == 7
+    assert len(bars) == 1 and bars[0].total == 7 * 2 and bars[0].n == 7 * 2   # image-steps
+    # images that stop early still fill the bar exactly (their skipped steps count as done); one image: its steps
+    cfg = dataclasses.replace(FAST, steps=40, patience=2, stable_iou=0.9, lambda_area=0.0, lambda_tv=0.0,
+                              lambda_rob=0.0, lambda_nec=0.0)
+    ex = explain(TinyCNN(), images(3), config=cfg, seed=1, progress=True)
+    assert (ex.steps_run < 40).any() and bars[-1].total == bars[-1].n == 3 * 40
+    explain(TinyCNN(), images(1), config=dataclasses.replace(FAST, steps=5), progress=True)
+    assert bars[-1].total == bars[-1].n == 5 and bars[-1].unit == "step"
 
 
 @pytest.mark.parametrize("size", [0, -1, 2.5, True])

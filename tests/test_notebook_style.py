@@ -68,9 +68,10 @@ class TestNotebook:
         nb = nbformat.read(path, as_version=4)
         for cell in _code(nb):
             for out in cell.outputs:
-                png = out.get("data", {}).get("image/png")
-                if png:
-                    assert len(base64.b64decode(png)) <= MAX_FIGURE_BYTES
+                for kind in ("image/png", "image/jpeg"):
+                    data = out.get("data", {}).get(kind)
+                    if data:
+                        assert len(base64.b64decode(data)) <= MAX_FIGURE_BYTES, f"a {kind} figure over the limit"
 
 
 # -- the figure style of interface/viz.py: readable at display size (one PNG pixel per screen pixel) --------
@@ -88,6 +89,7 @@ def _figures():
         "show_masks": viz.show_masks(m_soft > 0.5, ["a", "b", "c"]),
         "show_instances": viz.show_instances(x[0], [m_soft[0] > 0.5, m_soft[0] < 0.2]),
         "show_mask_grid": viz.show_mask_grid(x, {"a": m_soft > 0.5, "b": m_soft > 0.7}),
+        "show_kept_grid": viz.show_kept_grid(x, {"a": m_soft > 0.5, "b": m_soft > 0.7}, ["r1", "r2", "r3"]),
         "plot_history": viz.plot_history({"ce": [1.0, 0.5], "area": [0.4, 0.2]}),
         "plot_bars": viz.plot_bars({"s": [1, 2]}, ["g1", "g2"], "y", title="t"),
         "plot_curves": viz.plot_curves([1, 2], {"s": [1, 2]}, "x", "y", title="t"),
@@ -113,6 +115,22 @@ def test_every_viz_figure_has_readable_text_and_tall_photo_panels():
                     assert height >= 220, f"{name}: a {height:.0f} px image panel"
         assert fig.get_size_inches()[0] <= viz.MAX_WIDTH_INCHES + 0.5, name
         plt.close(fig)
+
+
+def test_kept_grid_shows_the_kept_pixels_on_grey_and_converts_to_jpeg():
+    import matplotlib.pyplot as plt
+    import torch
+
+    from actmatch_lite.interface import viz
+    x = torch.rand(2, 3, 32, 32)
+    m = torch.zeros(2, 1, 32, 32, dtype=torch.bool)
+    m[..., :8, :8] = True
+    fig = viz.show_kept_grid(x, {"ours": m})
+    shown = fig.axes[1].images[0].get_array()
+    assert abs(float(shown[20, 20, 0]) - 0.5) < 0.02 and abs(float(shown[2, 2, 0]) - float(x[0, 0, 2, 2])) < 0.02
+    assert fig.axes[1].get_title() == "ours 6.2 %"
+    img = viz.as_jpeg(fig)
+    assert img.format == "jpeg" and img.data[:2] == b"\xff\xd8" and not plt.fignum_exists(fig.number)
 
 
 def test_masks_share_one_colour_map():

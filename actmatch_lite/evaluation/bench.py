@@ -16,13 +16,14 @@ from __future__ import annotations
 import dataclasses
 import time
 
+import torch
 
 from actmatch_lite.evaluation import report, scoring
 from actmatch_lite.evaluation.baselines import BASELINES
 from actmatch_lite.evaluation.methods import (ACTMATCH, AMORTIZED, Skipped, all_methods, explainer_config,
                                               load_amortized_explainer, run_actmatch, run_actmatch_instances,
                                               run_amortized, run_baseline)
-from actmatch_lite.evaluation.suites import DEFAULT_SEEDS, Suite, get_suite, load_suite_data
+from actmatch_lite.evaluation.suites import CONFIDENT, DEFAULT_SEEDS, Suite, get_suite, load_suite_data, photo_records
 from actmatch_lite.method.config import ExplainConfig, get_preset
 from actmatch_lite.models import load_model
 from actmatch_lite.progress import progress_bar
@@ -41,15 +42,22 @@ def _time_one(fn, x) -> float:
 
 
 def run_seed(suite: Suite, lm, cfg: ExplainConfig, seed: int, n: int, methods: list[str], bar, amz=None,
-             batch: int | None = None, time_b1: bool = True, progress: bool = True) -> tuple[dict[str, dict], str]:
-    """``({method: {metric: mean over this seed's images}}, data source)`` for one data seed."""
+             batch: int | None = None, time_b1: bool = True, progress: bool = True,
+             subset: torch.Tensor | None = None, masks: dict | None = None) -> tuple[dict[str, dict], str]:
+    """``({method: {metric: mean over this seed's images}}, data source)`` for one data seed.
+
+    With ``subset (n,)`` bool, each method also gets ``"subset"``: the means over those images only, and
+    ``actmatch`` gets ``"per_image"``: ``{metric: [value per image]}`` of its headline metrics. ``masks``, when
+    given, receives ``{method: (n, 1, H, W) bool}``."""
     data = load_suite_data(suite, n, seed)
     x, batch = data.x, batch or suite.batch
+    if masks is not None:
+        masks["names"] = list(data.names)
     opts = {"fill": cfg.fill, "seed": seed, "gt": data.gt, "instances": data.instances,
             "curve_fills": suite.curve_fills, "patch": suite.patch}
     bar.set_description(f"seed {seed}: {ACTMATCH}")
     if suite.instances:
-        ours, y = run_actmatch_instances(lm, x, cfg, seed, MAX_INSTANCES)
+        ours, y = run_actmatch_instances(lm, x, cfg, seed, MAX_INSTANCES, suite.min_prob)
     else:
         ours, y = run_actmatch(lm, x, cfg, seed, batch, progress=progress)
     k = ours.mask.flatten(1).sum(1)
@@ -69,7 +77,14 @@ def run_seed(suite: Suite, lm, cfg: ExplainConfig, seed: int, n: int, methods: l
         if name != ACTMATCH:   # untimed warm-up (lazy initialisation, caches); negligible next to actmatch's own run
             one(x[:1])
         res = full()
-        values = scoring.image_means(scoring.score(lm, x, res, y, **opts))
+        if masks is not None:
+            masks[name] = res.mask.cpu()
+        per_image = scoring.score(lm, x, res, y, **opts)
+        values = scoring.image_means(per_image)
+        if subset is not None:
+            values["subset"] = scoring.image_means({k: v[subset] for k, v in per_image.items()}) if subset.any() else {}
+        if name == ACTMATCH and subset is not None:
+            values["per_image"] = {k: v.tolist() for k, v in per_image.items() if k in HEADLINE}
         values["seconds_per_image"] = res.seconds / len(x)
         if time_b1 and res.batch > 1:
             values["seconds_per_image_b1"] = _time_one(one, x)
@@ -81,8 +96,12 @@ def run_seed(suite: Suite, lm, cfg: ExplainConfig, seed: int, n: int, methods: l
 
 
 def run_bench(suite_name: str, n: int | None = None, seeds=DEFAULT_SEEDS, methods=None, steps: int | None = None,
-              batch: int | None = None, time_b1: bool = True, progress: bool = True, preset: str | None = None) -> dict:
+              batch: int | None = None, time_b1: bool = True, progress: bool = True, preset: str | None = None,
+              masks: dict | None = None) -> dict:
     """The whole benchmark of one suite; returns the JSON-ready result (shape in :mod:`actmatch_lite.evaluation.report`).
+
+    ``masks``, when given, receives every method's hard masks of the FIRST seed, ``{method: (n, 1, H, W) bool}``,
+    and ``"names"``: the images' labels (``bench --masks FILE`` saves them; notebook 11 reads the photos').
 
     ``preset``: the explainer's preset (default: the model's). The baselines are held to its masks' area; the
     shipped amortized explainer, trained with the model's preset, is then skipped."""
@@ -114,28 +133,65 @@ def run_bench(suite_name: str, n: int | None = None, seeds=DEFAULT_SEEDS, method
                      f"{MAX_INSTANCES} rounds); every other method offers its single mask, so its recall is at "
                      "most 1/N for N instances (here 1/3 to 1/2); actmatch's seconds cover every round of the procedure")
     active = [m for m in methods if m not in skipped]
+    records = subset = None
+    if suite.name == "photos":   # fixed photos: the model's top-1 and confidence once, for the confident-only tables
+        data = load_suite_data(suite, n, seeds[0])
+        records = photo_records(lm, data.x, data.names)
+        subset = torch.tensor([r["confident"] for r in records])
     per_seed: dict[str, list] = {m: [] for m in active}
     with progress_bar(total=len(seeds) * len(active), desc="bench", disable=not progress) as bar:
-        for seed in seeds:
-            values, source = run_seed(suite, lm, cfg, seed, n, active, bar, amz, batch, time_b1, progress)
+        for i, seed in enumerate(seeds):
+            keep = masks if i == 0 else None
+            values, source = run_seed(suite, lm, cfg, seed, n, active, bar, amz, batch, time_b1, progress, subset,
+                                      keep)
             for name in active:
                 per_seed[name].append(values[name])
     result = {"suite": suite.name, "n": n, "seeds": list(seeds), "machine": report.machine(), "model": lm.name,
               "data": f"{suite.data}; source: {source}", "fill": cfg.fill, "preset": preset,
               "config": dataclasses.asdict(cfg), "batch": batch or suite.batch,
               "notes": notes, "methods": {}}
+    if records is not None:
+        result["photos"] = records
+        result["methods_confident"] = {}
+        per_image = [v.pop("per_image") for v in per_seed[ACTMATCH]]
+        for rec_i, rec in enumerate(records):   # actmatch per photo: mean over seeds
+            rec["actmatch"] = {k: sum(p[k][rec_i] for p in per_image) / len(per_image) for k in per_image[0]}
     for name in methods:
         if name in skipped:
             result["methods"][name] = {"skipped": skipped[name]}
-        else:
-            result["methods"][name] = report.aggregate(per_seed[name])
+            if records is not None:
+                result["methods_confident"][name] = {"skipped": skipped[name]}
+            continue
+        if records is not None:
+            result["methods_confident"][name] = report.aggregate([v.pop("subset") for v in per_seed[name]])
+        result["methods"][name] = report.aggregate(per_seed[name])
     return result
 
 
+PHOTO_COLUMNS = ("sufficiency", "necessity", "area")
+
+
+def photo_table(records: list[dict]) -> str:
+    """One row per photo: the model's top-1, its probability, confident or not, and actmatch's values."""
+    lines = ["| photo | top-1 | p | confident | " + " | ".join(f"{c} {scoring.arrow(c)}" for c in PHOTO_COLUMNS) + " |",
+             "|---|---|---|---|" + "---|" * len(PHOTO_COLUMNS)]
+    for r in records:
+        ours = r.get("actmatch", {})
+        lines.append(f"| {r['name']} | {r['class_name']} | {r['p']:.2f} | {'yes' if r['confident'] else 'no'} | "
+                     + " | ".join(f"{ours.get(c, float('nan')):.3f}" for c in PHOTO_COLUMNS) + " |")
+    return "\n".join(lines)
+
+
 def format_result(result: dict) -> str:
-    """The headline table, the table of further metrics, the footer and the notes, as markdown."""
+    """The headline table, the table of further metrics, the footer and the notes, as markdown (photos: also the
+    headline table over the confident photos and one row per photo)."""
     k = len(result["seeds"])
     parts = [report.markdown_table(result["methods"], HEADLINE, k), "",
              report.markdown_table(result["methods"], EXTRA, k), "", report.footer(result)]
+    if "photos" in result:
+        n_conf = sum(r["confident"] for r in result["photos"])
+        parts += ["", f"Confident photos only (top-1 p >= {CONFIDENT}: {n_conf} of {result['n']}):", "",
+                  report.markdown_table(result["methods_confident"], HEADLINE, k), "",
+                  "Per photo (actmatch, mean over seeds):", "", photo_table(result["photos"]), ""]
     parts += [f"Note: {note}." for note in result.get("notes", [])]
     return "\n".join(parts)

@@ -4,7 +4,9 @@
 * ``actmatch-amortized``: the shipped amortized mask network (:mod:`actmatch_lite.method.amortized`), one forward pass,
   at its OWN area (it is another way to run our method, not a baseline held to our area);
 * every entry of :data:`actmatch_lite.evaluation.baselines.BASELINES`, held to the SAME AREA as the ``actmatch`` hard mask:
-  per image the top ``k`` pixels of its scores, ``k`` = the pixels our mask keeps.
+  per image the top ``k`` pixels of its scores, ``k`` = the pixels our mask keeps. A baseline that takes the target
+  area as an input (an ``area`` keyword, detected with ``inspect.signature``: extremal perturbation) is also given
+  ``area = k / (H·W)`` per image, so it optimises for that area before being cut to exactly ``k`` pixels.
 
 A method that cannot run here (a missing optional file or module) raises :class:`Skipped` with the reason, so a
 table can say why a row is empty instead of crashing.
@@ -17,11 +19,11 @@ from dataclasses import dataclass
 
 import torch
 
-from actmatch_lite.evaluation.baselines import BASELINES, masks_at_area
+from actmatch_lite.evaluation.baselines import BASELINES, area_fraction, masks_at_area, takes_area
 from actmatch_lite.method.config import ExplainConfig, get_preset
 from actmatch_lite.method.explainer import Explanation, explain
 from actmatch_lite.method.fill import make_fill
-from actmatch_lite.method.instances import explain_instances, search_config
+from actmatch_lite.method.instances import MIN_PROB, explain_instances, search_config
 from actmatch_lite.models import load_amortized
 from actmatch_lite.spec import LoadedModel
 
@@ -74,7 +76,7 @@ def run_actmatch(lm: LoadedModel, x: torch.Tensor, cfg: ExplainConfig, seed: int
 
 
 def run_actmatch_instances(lm: LoadedModel, x: torch.Tensor, cfg: ExplainConfig, seed: int,
-                           max_instances: int) -> tuple[MethodOutput, torch.Tensor]:
+                           max_instances: int, min_prob: float = MIN_PROB) -> tuple[MethodOutput, torch.Tensor]:
     """Multi-instance ``actmatch`` (:func:`actmatch_lite.method.instances.explain_instances`), one image at a time.
 
     The first explanation of each image is the plain per-image explanation of the whole image (nothing is
@@ -96,7 +98,7 @@ def run_actmatch_instances(lm: LoadedModel, x: torch.Tensor, cfg: ExplainConfig,
     for i in range(len(x)):
         current[0] = i
         res = explain_instances(lm, x[i:i + 1], max_instances=max_instances, config=cfg, seed=seed + 100 * i,
-                                explain_fn=explain_fn)
+                                min_prob=min_prob, explain_fn=explain_fn)
         sets.append(res.masks[0])
         e = first.get(i)
         if e is None:   # the procedure stopped before explaining (the image does not support its class)
@@ -129,10 +131,14 @@ def run_baseline(name: str, lm: LoadedModel, x: torch.Tensor, y: torch.Tensor, k
     """Baseline ``name`` explaining ``y`` on the whole batch, held to ``k (B,)`` pixels per image.
 
     The baseline perturbs with the same fill image as the explainer (the dataset mean colour for ``"mean"``),
-    so every method is asked the same question.
+    so every method is asked the same question. A baseline with an ``area`` keyword (:func:`takes_area`) gets
+    ``area = k / (H·W)`` per image (:func:`area_fraction`), unless ``options`` set ``area`` explicitly.
     """
     fill_img = make_fill(x, fill, mean=lm.mean)
+    options = dict(options or {})
+    if takes_area(BASELINES[name]) and "area" not in options:
+        options["area"] = area_fraction(k, x.shape[-2:])
     start = time.perf_counter()
-    scores = BASELINES[name](lm.clf, x, y, layer=layer, seed=seed, fill=fill_img, **(options or {}))
+    scores = BASELINES[name](lm.clf, x, y, layer=layer, seed=seed, fill=fill_img, **options)
     seconds = time.perf_counter() - start
     return MethodOutput(scores.detach(), masks_at_area(scores, k), seconds, len(x))

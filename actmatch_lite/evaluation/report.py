@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 import seaborn as sns
 import torch
@@ -98,6 +99,33 @@ def write_json(result: Mapping, path: str | Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, indent=1, allow_nan=True) + "\n")
     return path
+
+
+def write_masks(masks: Mapping, path: str | Path) -> Path:
+    """Save ``{method: (n, 1, H, W) bool, "names": [...]}`` as a compressed ``.npz``: bits packed per method
+    (``np.packbits`` along the flattened mask), shapes and names alongside. :func:`read_masks` reverses it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    arrays = {"names": np.array(masks["names"])}
+    for name, m in masks.items():
+        if name != "names":
+            arrays[f"mask:{name}"] = np.packbits(m.numpy().astype(bool).reshape(len(m), -1), axis=1)
+            arrays[f"shape:{name}"] = np.array(m.shape)
+    np.savez_compressed(path, **arrays)
+    return path
+
+
+def read_masks(path: str | Path) -> tuple[list[str], dict[str, torch.Tensor]]:
+    """``(names, {method: (n, 1, H, W) bool})`` from a file of :func:`write_masks`."""
+    with np.load(path) as z:
+        out = {}
+        for key in z.files:
+            if key.startswith("mask:"):
+                name = key[5:]
+                shape = tuple(int(v) for v in z[f"shape:{name}"])
+                bits = np.unpackbits(z[key], axis=1, count=int(np.prod(shape[1:])))
+                out[name] = torch.from_numpy(bits.reshape(shape).astype(bool))
+        return [str(v) for v in z["names"]], out
 
 
 def plot_sweep(cells: Sequence[Mapping], path: str | Path, metrics_: Sequence[str] = ("sufficiency", "area")) -> Path:

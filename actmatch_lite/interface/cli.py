@@ -75,10 +75,13 @@ def bench_command(args) -> None:
                             progress=not args.no_progress)
         text = format_sanity(result)
     else:
+        masks = {} if args.masks else None
         result = run_bench(args.suite, n=args.n, seeds=args.seeds, methods=args.methods, steps=args.steps,
                            batch=args.batch, time_b1=not args.no_b1, progress=not args.no_progress,
-                           preset=args.preset)
+                           preset=args.preset, masks=masks)
         text = format_result(result)
+        if args.masks:
+            text += f"\nwrote {report.write_masks(masks, args.masks)}"
     print(text)
     if args.json:
         print(f"wrote {report.write_json(result, args.json)}")
@@ -171,6 +174,8 @@ def _add_evaluation(sub) -> None:
     p.add_argument("--preset", default=None, help="explainer preset (default: the model's; not for sanity)")
     p.add_argument("--batch", type=int, default=None, help="images per explainer call (default: the suite's)")
     p.add_argument("--no-b1", action="store_true", help="skip the batch-1 timing")
+    p.add_argument("--masks", default=None, metavar="FILE.npz",
+                   help="also save every method's masks of the first seed (packed bits)")
     p.set_defaults(run=bench_command)
     p = sub.add_parser("ablate", help="ablations of the objective and a λ_area × λ_tv sweep")
     p.add_argument("suite", choices=list(SUITES))

@@ -251,6 +251,37 @@ def show_mask_grid(x: torch.Tensor, masks: Mapping[str, torch.Tensor], max_rows:
 
 
 @styled
+def show_kept_grid(x: torch.Tensor, masks: Mapping[str, torch.Tensor], row_titles: Sequence[str] | None = None,
+                   grey: float = 0.5):
+    """Rows = images, columns = the image then what each method keeps: ``m ⊙ x + (1 - m) · grey`` per entry of
+    ``masks`` (``name -> (B, 1, H, W)`` bool), each titled with its area. Many rows of photos: pass the figure
+    to :func:`as_jpeg`."""
+    names = list(masks)
+    fig, axes = _grid(len(x), len(names) + 1)
+    for i in range(len(x)):
+        xi = x[i].float().cpu()
+        _imshow(axes[i, 0], xi, row_titles[i] if row_titles else None)
+        for j, name in enumerate(names):
+            m = masks[name][i].cpu()
+            _imshow(axes[i, j + 1], torch.where(m, xi, torch.full_like(xi, grey)),
+                    f"{name} {100 * float(m.float().mean()):.1f} %")
+    fig.tight_layout()
+    return fig
+
+
+def as_jpeg(fig, quality: int = 85):
+    """The figure as a JPEG for a notebook (``IPython.display.Image``), then closed: a grid of many photos is
+    about half the bytes of the PNG, and a photo loses nothing visible at quality 85."""
+    import io
+
+    from IPython.display import Image
+    buf = io.BytesIO()
+    fig.savefig(buf, format="jpeg", dpi=DPI, pil_kwargs={"quality": quality})
+    plt.close(fig)
+    return Image(buf.getvalue(), format="jpeg")
+
+
+@styled
 def plot_heatmap(values, rows: Sequence[str], cols: Sequence[str], fmt: str = ".2f", title: str | None = None,
                  marks: Sequence[Sequence[str]] | None = None, cmap: str = "viridis", xlabel: str = "",
                  ylabel: str = ""):

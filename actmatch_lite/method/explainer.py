@@ -118,7 +118,9 @@ def explain(clf, x: torch.Tensor, *, config: ExplainConfig | str | None = None, 
     b = len(x)
     size = chunk_size or b
     show = progress if progress is not None else cfg.steps * b >= PROGRESS_MIN_WORK
-    bar = progress_bar(total=b, desc="explain", unit="img", disable=not show, leave=False)
+    # counts image-steps, so that one long explanation (paper-resnet18: 880 steps) shows its progress and time left
+    bar = progress_bar(total=b * cfg.steps, desc=f"explain {b} image{'s' if b > 1 else ''}", unit="step",
+                       disable=not show, leave=False)
     chunks, y_all = [], None
     try:
         with frozen(model), torch.enable_grad():
@@ -177,7 +179,8 @@ def _merge_histories(chunks: list[dict]) -> dict[str, list[float]]:
 
 def _optimise(setup: Setup, x, fill, logits_x, acts_x: Acts, y, seed: int, bar):
     """Train one mask network per image; returns the soft masks, steps per image, the loss history and the number
-    of images training at each step. ``bar`` (tqdm) advances by one per image that stops.
+    of images training at each step. ``bar`` (tqdm) counts image-steps: each step advances it by the images
+    trained, and an image that stops early adds the steps it will not run.
 
     The paper's loop (forward the mask networks, compute the objective, step Adam) plus the soft warm-up (the
     first ``soft_steps`` steps mask with ``m_soft``), the constraint test of each step's hard mask, and the
@@ -210,7 +213,8 @@ def _optimise(setup: Setup, x, fill, logits_x, acts_x: Acts, y, seed: int, bar):
         training = tracker.stop(idx, step, m_soft.detach(), tier)
         counts.append(len(idx))
         done = step == cfg.steps - 1 or training == 0
-        bar.update(len(idx) if done else len(idx) - training)   # every active image is in idx
+        stopped = len(idx) if done else len(idx) - training   # every active image is in idx
+        bar.update(len(idx) + stopped * (cfg.steps - 1 - step))
         bar.set_postfix(step=step, loss=history["total"][-1], training=training)
         if done:
             break

@@ -39,7 +39,7 @@ def main() -> None:
     args = ap.parse_args()
     lm = load_model("efficientnet-lite0")
     x = torch.cat([load_suite_photo(p) for p in args.photos])
-    print(f"# Photo speed levers ({', '.join(args.photos)}; EfficientNet-Lite0, 224 px, seed 0)\n")
+    print(f"**Photo speed levers** ({', '.join(args.photos)}; EfficientNet-Lite0, 224 px, seed 0)\n")
     print("```\nOMP_NUM_THREADS=1 .venv/bin/python benchmarks/photo_speed.py --photos " + " ".join(args.photos) + "\n```\n")
     print("| lever | s per photo | " + " | ".join(f"area {p}" for p in args.photos) + " | label kept | steps run |")
     print("|---|---|" + "---|" * len(args.photos) + "---|---|")

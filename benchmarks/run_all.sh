@@ -16,7 +16,7 @@ declare -A CMD=(
   [fmnist_necessary]="bench fmnist --preset fmnist-necessary --n 64 --seeds $SEEDS"
   [canvases]="bench canvases --n 8 --seeds $SEEDS"
   # photos: fixed images (a seed only changes the explainer and the random baselines); the 13 photos that load
-  # everywhere; occlusion and RISE left out (about 55 s a photo together); masks saved for notebook 11's grid
+  # everywhere; occlusion and RISE left out (about 55 s a photo together); masks saved for benchmarks/photo_grid.py
   [photos]="bench photos --seeds 101 --methods actmatch $PHOTO_METHODS --masks benchmarks/photos_masks.npz"
   [photos_necessary]="bench photos --preset imagenet-necessary --seeds 101 --methods actmatch"
   [photo_composites]="bench photo-composites --n 6 --seeds 101 --methods actmatch gradcam"   # the instance metrics on photos (extremal perturbation: ~4 min a composite)
@@ -34,6 +34,7 @@ declare -A TUNE=(
   [tune_fmnist_1200]="tune_explainer.py fmnist --seed 1200 --n 64"
   [tune_fmnist_1800]="tune_explainer.py fmnist --seed 1800 --n 64"
   [tune_photos]="tune_photos.py"
+  [photo_speed]="photo_speed.py"
 )
 ORDER=(shapes fmnist fmnist_necessary canvases photos photos_necessary photo_composites sanity_shapes ablate_shapes sweep_shapes ablate_fmnist "${!TUNE[@]}")
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import torch
 
-from actmatch_lite.evaluation.baselines import BASELINES, area_fraction, masks_at_area, takes_area
+from actmatch_lite.evaluation.baselines import BASELINES, masks_at_area, with_area
 from actmatch_lite.method.config import ExplainConfig, get_preset
 from actmatch_lite.method.explainer import Explanation, explain
 from actmatch_lite.method.fill import make_fill
@@ -131,13 +131,11 @@ def run_baseline(name: str, lm: LoadedModel, x: torch.Tensor, y: torch.Tensor, k
     """Baseline ``name`` explaining ``y`` on the whole batch, held to ``k (B,)`` pixels per image.
 
     The baseline perturbs with the same fill image as the explainer (the dataset mean colour for ``"mean"``),
-    so every method is asked the same question. A baseline with an ``area`` keyword (:func:`takes_area`) gets
-    ``area = k / (H·W)`` per image (:func:`area_fraction`), unless ``options`` set ``area`` explicitly.
+    so every method is asked the same question. A baseline with an ``area`` keyword gets ``area = k / (H·W)``
+    per image, unless ``options`` set ``area`` (:func:`~actmatch_lite.evaluation.baselines.with_area`).
     """
     fill_img = make_fill(x, fill, mean=lm.mean)
-    options = dict(options or {})
-    if takes_area(BASELINES[name]) and "area" not in options:
-        options["area"] = area_fraction(k, x.shape[-2:])
+    options = with_area(name, options, k, x.shape[-2:])
     start = time.perf_counter()
     scores = BASELINES[name](lm.clf, x, y, layer=layer, seed=seed, fill=fill_img, **options)
     seconds = time.perf_counter() - start

@@ -16,6 +16,7 @@ from actmatch_lite._validate import InputError
 from actmatch_lite.data import make_canvases, make_photo_composites, make_shapes
 from actmatch_lite.data.fmnist import SUBSET_FILE, find_fashion_mnist, load_fashion_mnist, load_fmnist_subset
 from actmatch_lite.data.photo_suite import BENCHMARK_ONLY_SOURCES, CORE_NAMES, NAMES, suite_photos
+from actmatch_lite.evaluation.baselines import extremal
 from actmatch_lite.method.instances import MIN_PROB
 from actmatch_lite.paths import data_file
 
@@ -32,7 +33,8 @@ def extremal_options(side: int) -> dict:
     kernel σ 21, blur up to σ 20) are sized for 224-px ImageNet photos; on a 28-px item they would allow no region
     narrower than the item itself. Each length is multiplied by ``side / 224`` (grid step at least 1)."""
     scale = side / 224
-    return {"grid_step": max(1, round(7 * scale)), "sigma": 21 * scale, "max_blur": 20 * scale}
+    return {"grid_step": max(1, round(extremal.GRID_STEP * scale)), "sigma": extremal.SIGMA * scale,
+            "max_blur": extremal.MAX_BLUR * scale}
 
 
 @dataclass(frozen=True)

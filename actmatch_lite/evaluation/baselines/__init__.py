@@ -47,6 +47,15 @@ def area_fraction(k: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return (torch.as_tensor(k, dtype=torch.float64).cpu().reshape(-1) / n).clamp(0.5 / n, 1 - 0.5 / n)
 
 
+def with_area(name: str, options: dict | None, k: torch.Tensor, size: tuple[int, int]) -> dict:
+    """``options`` for baseline ``name``, plus ``area = k / (H·W)`` per image (:func:`area_fraction`) when the
+    baseline takes an area (:func:`takes_area`) and ``options`` do not set one."""
+    options = dict(options or {})
+    if takes_area(BASELINES[name]) and "area" not in options:
+        options["area"] = area_fraction(k, size)
+    return options
+
+
 def baseline_masks(name: str, clf: nn.Module, x: torch.Tensor, m_ref: torch.Tensor, target=None,
                    **options) -> torch.Tensor:
     """Bool masks ``(B, 1, H, W)`` of baseline ``name`` at the area of the reference hard mask ``m_ref``.
@@ -57,12 +66,10 @@ def baseline_masks(name: str, clf: nn.Module, x: torch.Tensor, m_ref: torch.Tens
     if name not in BASELINES:
         raise KeyError(f"unknown baseline {name!r}; choose from {', '.join(BASELINES)}")
     k = pixel_count(m_ref)
-    if takes_area(BASELINES[name]) and "area" not in options:
-        options = {**options, "area": area_fraction(k, x.shape[-2:])}
-    return masks_at_area(BASELINES[name](clf, x, target, **options), k)
+    return masks_at_area(BASELINES[name](clf, x, target, **with_area(name, options, k, x.shape[-2:])), k)
 
 
-__all__ = ["BASELINES", "baseline_masks", "takes_area", "area_fraction", "masks_at_area", "pixel_count",
+__all__ = ["BASELINES", "baseline_masks", "takes_area", "area_fraction", "with_area", "masks_at_area", "pixel_count",
            "random_scores", "square_scores", "sobel_scores", "gradcam_scores", "integrated_gradients_scores",
            "occlusion_scores", "rise_scores", "rise_masks", "meaningful_perturbation_scores",
            "extremal_perturbation_scores"]

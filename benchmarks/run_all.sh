@@ -2,7 +2,7 @@
 # Regenerate every table of benchmarks/RESULTS.md on this machine.
 # Each command prints a markdown table (saved as benchmarks/<name>.md) and writes benchmarks/<name>.json;
 # ablations also write <name>_sweep.png and <name>_ablations.png. Progress bars go to stderr.
-# Usage: benchmarks/run_all.sh [name ...]   (default: all; names: shapes fmnist fmnist_necessary canvases photos photos_necessary photo_composites sanity_shapes
+# Usage: benchmarks/run_all.sh [name ...]   (default: all; names: shapes fmnist fmnist_necessary canvases photos photos_opencv photos_necessary photos_fast photo_composites sanity_shapes
 #        ablate_shapes sweep_shapes ablate_fmnist, and the tune_* tables below)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,7 +18,12 @@ declare -A CMD=(
   # photos: fixed images (a seed only changes the explainer and the random baselines); the 13 photos that load
   # everywhere; occlusion and RISE left out (about 55 s a photo together); masks saved for benchmarks/photo_grid.py
   [photos]="bench photos --seeds 101 --methods actmatch $PHOTO_METHODS --masks benchmarks/photos_masks.npz"
-  [photos_necessary]="bench photos --preset imagenet-necessary --seeds 101 --methods actmatch"
+  # the 12 benchmark-only photos (Debian's opencv-doc): the same methods, a table of their own
+  [photos_opencv]="bench photos --photos apple orange butterfly chicky squirrel smarties stuff building home leuven aero pca_test --seeds 101 --methods actmatch $PHOTO_METHODS"
+  # the necessity preset on the 7 confident photos of the 25 (top-1 p >= 0.5; benchmarks/photo_suite.md)
+  [photos_necessary]="bench photos --preset imagenet-necessary --seeds 101 --methods actmatch --photos coffee camera clock apple butterfly chicky home"
+  # the fast preset (half the warm-up) on the 13 core photos: its price in quality
+  [photos_fast]="bench photos --preset imagenet-fast --seeds 101 --methods actmatch"
   [photo_composites]="bench photo-composites --n 6 --seeds 101 --methods actmatch gradcam"   # the instance metrics on photos (extremal perturbation: ~4 min a composite)
   [sanity_shapes]="bench sanity shapes --n 16 --seeds $SEEDS"
   [ablate_shapes]="ablate shapes --no-sweep --n 16 --seeds $SEEDS"
@@ -36,7 +41,7 @@ declare -A TUNE=(
   [tune_photos]="tune_photos.py"
   [photo_speed]="photo_speed.py"
 )
-ORDER=(shapes fmnist fmnist_necessary canvases photos photos_necessary photo_composites sanity_shapes ablate_shapes sweep_shapes ablate_fmnist "${!TUNE[@]}")
+ORDER=(shapes fmnist fmnist_necessary canvases photos photos_opencv photos_necessary photos_fast photo_composites sanity_shapes ablate_shapes sweep_shapes ablate_fmnist "${!TUNE[@]}")
 
 for name in "${@:-${ORDER[@]}}"; do
   if [[ -n "${TUNE[$name]:-}" ]]; then

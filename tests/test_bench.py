@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from actmatch_lite._validate import InputError
 from actmatch_lite.evaluation import bench, report, scoring
 from actmatch_lite.evaluation.methods import Skipped
 from actmatch_lite.interface import cli
@@ -148,3 +149,8 @@ def test_photo_composites_suite_has_two_or_three_exact_instances_and_their_union
     for inst, gt in zip(d.instances, d.gt):
         assert len(inst) in COMPOSITE_INSTANCES and torch.equal(inst.any(0), gt)
     assert get_suite("photo-composites").min_prob == 0.5 and get_suite("canvases").min_prob == 0.7
+
+
+def test_bench_refuses_n_and_named_photos_that_disagree():
+    with pytest.raises(InputError, match="--n 3 and 2 named photos disagree"):
+        bench.run_bench("photos", n=3, photos=("coffee", "camera"))

@@ -80,6 +80,19 @@ def test_the_photos_suite_loads_from_the_catalogue():
         load_suite_data(suite, len(INSTALLED) + 1, seed=101)
 
 
+def test_the_photos_suite_takes_photos_by_name():
+    suite = get_suite("photos")
+    d = load_suite_data(suite, 2, seed=101, photos=("coffee", "camera"))
+    assert d.names == ("coffee", "camera")
+    assert torch.equal(d.x, torch.cat([ps.load_suite_photo("coffee"), ps.load_suite_photo("camera")]))
+    with pytest.raises(InputError, match="2 photos are named"):
+        load_suite_data(suite, 3, seed=101, photos=("coffee", "camera"))
+    with pytest.raises(InputError, match="unknown suite photo 'cofee'"):
+        load_suite_data(suite, 1, seed=101, photos=("cofee",))
+    with pytest.raises(InputError, match="not of 'shapes'"):
+        load_suite_data(get_suite("shapes"), 1, seed=101, photos=("coffee",))
+
+
 @needs_opencv
 def test_opencv_doc_photos_load_when_installed():
     x, names = ps.suite_photos(size=32)

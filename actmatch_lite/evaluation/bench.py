@@ -18,6 +18,7 @@ import time
 
 import torch
 
+from actmatch_lite._validate import InputError
 from actmatch_lite.evaluation import report, scoring
 from actmatch_lite.evaluation.baselines import BASELINES
 from actmatch_lite.evaluation.methods import (ACTMATCH, AMORTIZED, Skipped, all_methods, explainer_config,
@@ -43,13 +44,14 @@ def _time_one(fn, x) -> float:
 
 def run_seed(suite: Suite, lm, cfg: ExplainConfig, seed: int, n: int, methods: list[str], bar, amz=None,
              batch: int | None = None, time_b1: bool = True, progress: bool = True,
-             subset: torch.Tensor | None = None, masks: dict | None = None) -> tuple[dict[str, dict], str]:
+             subset: torch.Tensor | None = None, masks: dict | None = None,
+             photos: tuple[str, ...] | None = None) -> tuple[dict[str, dict], str]:
     """``({method: {metric: mean over this seed's images}}, data source)`` for one data seed.
 
     With ``subset (n,)`` bool, each method also gets ``"subset"``: the means over those images only, and
     ``actmatch`` gets ``"per_image"``: ``{metric: [value per image]}`` of its headline metrics. ``masks``, when
-    given, receives ``{method: (n, 1, H, W) bool}``."""
-    data = load_suite_data(suite, n, seed)
+    given, receives ``{method: (n, 1, H, W) bool}``; ``photos``: named photos (:func:`load_suite_data`)."""
+    data = load_suite_data(suite, n, seed, photos)
     x, batch = data.x, batch or suite.batch
     if masks is not None:
         masks["names"] = list(data.names)
@@ -97,16 +99,20 @@ def run_seed(suite: Suite, lm, cfg: ExplainConfig, seed: int, n: int, methods: l
 
 def run_bench(suite_name: str, n: int | None = None, seeds=DEFAULT_SEEDS, methods=None, steps: int | None = None,
               batch: int | None = None, time_b1: bool = True, progress: bool = True, preset: str | None = None,
-              masks: dict | None = None) -> dict:
+              masks: dict | None = None, photos=None) -> dict:
     """The whole benchmark of one suite; returns the JSON-ready result (shape in :mod:`actmatch_lite.evaluation.report`).
 
     ``masks``, when given, receives every method's hard masks of the FIRST seed, ``{method: (n, 1, H, W) bool}``,
     and ``"names"``: the images' labels (``bench --masks FILE`` saves them; notebook 11 reads the photos').
 
     ``preset``: the explainer's preset (default: the model's). The baselines are held to its masks' area; the
-    shipped amortized explainer, trained with the model's preset, is then skipped."""
+    shipped amortized explainer, trained with the model's preset, is then skipped. ``photos``: the photos suite
+    on these catalogue photos (by name) instead of its first ``n``."""
     suite = get_suite(suite_name)
-    n = n or suite.default_n
+    photos = tuple(photos) if photos else None
+    if photos is not None and n is not None and n != len(photos):
+        raise InputError(f"--n {n} and {len(photos)} named photos disagree; give one or the other")
+    n = len(photos) if photos else n or suite.default_n
     methods = list(methods or all_methods(suite))
     unknown = [m for m in methods if m not in all_methods(suite)]
     if unknown:
@@ -135,7 +141,7 @@ def run_bench(suite_name: str, n: int | None = None, seeds=DEFAULT_SEEDS, method
     active = [m for m in methods if m not in skipped]
     records = subset = None
     if suite.name == "photos":   # fixed photos: the model's top-1 and confidence once, for the confident-only tables
-        data = load_suite_data(suite, n, seeds[0])
+        data = load_suite_data(suite, n, seeds[0], photos)
         records = photo_records(lm, data.x, data.names)
         subset = torch.tensor([r["confident"] for r in records])
     per_seed: dict[str, list] = {m: [] for m in active}
@@ -143,7 +149,7 @@ def run_bench(suite_name: str, n: int | None = None, seeds=DEFAULT_SEEDS, method
         for i, seed in enumerate(seeds):
             keep = masks if i == 0 else None
             values, source = run_seed(suite, lm, cfg, seed, n, active, bar, amz, batch, time_b1, progress, subset,
-                                      keep)
+                                      keep, photos)
             for name in active:
                 per_seed[name].append(values[name])
     result = {"suite": suite.name, "n": n, "seeds": list(seeds), "machine": report.machine(), "model": lm.name,

@@ -15,7 +15,7 @@ import torch
 from actmatch_lite._validate import InputError
 from actmatch_lite.data import make_canvases, make_photo_composites, make_shapes
 from actmatch_lite.data.fmnist import SUBSET_FILE, find_fashion_mnist, load_fashion_mnist, load_fmnist_subset
-from actmatch_lite.data.photo_suite import BENCHMARK_ONLY_SOURCES, CORE_NAMES, NAMES, suite_photos
+from actmatch_lite.data.photo_suite import BENCHMARK_ONLY_SOURCES, CORE_NAMES, NAMES, load_suite_photo, suite_photos
 from actmatch_lite.evaluation.baselines import extremal
 from actmatch_lite.method.instances import MIN_PROB
 from actmatch_lite.paths import data_file
@@ -135,11 +135,21 @@ def _fmnist(n: int, seed: int) -> SuiteData:
     return SuiteData(x[torch.from_numpy(pick)], None, None, tuple(f"test[{i}]" for i in pick), source)
 
 
-def load_suite_data(suite: Suite, n: int, seed: int) -> SuiteData:
+def load_suite_data(suite: Suite, n: int, seed: int, photos: tuple[str, ...] | None = None) -> SuiteData:
     """The ``n`` images of ``suite`` for data seed ``seed`` (photos: the first ``n`` available catalogue photos,
-    any seed; more than are installed is an :class:`InputError` naming what to install)."""
+    any seed; more than are installed is an :class:`InputError` naming what to install).
+
+    ``photos``: for the photos suite only, these catalogue photos by name instead of the first ``n``
+    (``n`` must then be their number)."""
     if n < 1:
         raise InputError(f"n must be at least 1, got {n}")
+    if photos is not None:
+        if suite.name != "photos":
+            raise InputError(f"photos names photos of the 'photos' suite, not of {suite.name!r}; drop it")
+        if len(photos) != n:
+            raise InputError(f"n is {n} but {len(photos)} photos are named; give one or the other")
+        x = torch.cat([load_suite_photo(p) for p in photos])
+        return SuiteData(x, None, None, tuple(photos), f"actmatch_lite.data.photo_suite: {', '.join(photos)}")
     if suite.name == "shapes":
         d = make_shapes(n, seed=seed)
         return SuiteData(d.x, d.masks, None, tuple(f"shapes[{seed}:{i}]" for i in range(n)), "make_shapes")

@@ -78,7 +78,7 @@ def bench_command(args) -> None:
         masks = {} if args.masks else None
         result = run_bench(args.suite, n=args.n, seeds=args.seeds, methods=args.methods, steps=args.steps,
                            batch=args.batch, time_b1=not args.no_b1, progress=not args.no_progress,
-                           preset=args.preset, masks=masks)
+                           preset=args.preset, masks=masks, photos=args.photos)
         text = format_result(result)
         if args.masks:
             text += f"\nwrote {report.write_masks(masks, args.masks)}"
@@ -176,6 +176,8 @@ def _add_evaluation(sub) -> None:
     p.add_argument("--no-b1", action="store_true", help="skip the batch-1 timing")
     p.add_argument("--masks", default=None, metavar="FILE.npz",
                    help="also save every method's masks of the first seed (packed bits)")
+    p.add_argument("--photos", nargs="+", default=None, metavar="NAME",
+                   help="bench photos on these suite photos (benchmarks/photo_suite.md lists them) instead of the first --n")
     p.set_defaults(run=bench_command)
     p = sub.add_parser("ablate", help="ablations of the objective and a λ_area × λ_tv sweep")
     p.add_argument("suite", choices=list(SUITES))

@@ -201,6 +201,9 @@ PRESETS["fmnist-necessary"] = dataclasses.replace(PRESETS["fmnist"], lambda_nec=
 # of the pixels (the imagenet preset: 6.1 / 2.8 % on the first two) and about twice the time (all 250 steps run).
 # A probability hinge (margin 0.5) kept coffee at 4.8 % but did not make it necessary.
 PRESETS["imagenet-necessary"] = dataclasses.replace(PRESETS["imagenet"], lambda_nec=4.0)
+# imagenet with half the soft warm-up (75 of 125 steps): the cheapest lever of benchmarks/photo_speed.md, for photos
+# on a slow CPU. Its cost in quality over the photo suite: benchmarks/RESULTS.md, "Cost per photo".
+PRESETS["imagenet-fast"] = dataclasses.replace(PRESETS["imagenet"], soft_steps=75, steps=125)
 
 
 def get_preset(name: str) -> ExplainConfig:

@@ -27,7 +27,7 @@ def main() -> None:
     titles = [f"{names[i]}: {records[names[i]]['class_name']} ({records[names[i]]['p']:.2f})" for i in show]
     fig = viz.show_kept_grid(x[show], {k: masks[k][show] for k in METHODS}, titles)
     out = HERE / "photos_grid.jpg"
-    fig.savefig(out, format="jpeg", dpi=viz.DPI, pil_kwargs={"quality": 85})
+    out.write_bytes(viz.jpeg_bytes(fig))
     print(f"wrote {out}")
 
 

@@ -40,8 +40,8 @@ def main() -> None:
     ap.add_argument("--photos", nargs="+", default=["chelsea", "coffee", "camera"])
     ap.add_argument("--levers", nargs="+", default=None, help="only these rows (default: all)")
     args = ap.parse_args()
-    chosen = levers() if args.levers is None else {k: levers()[k] for k in args.levers}
-    lm = load_model("efficientnet-lite0")
+    every = levers()
+    chosen = every if args.levers is None else {k: every[k] for k in args.levers}
     x = torch.cat([load_suite_photo(p) for p in args.photos])
     print(f"**Photo speed levers** ({', '.join(args.photos)}; EfficientNet-Lite0, 224 px, seed 0)\n")
     print("```\n.venv/bin/python benchmarks/photo_speed.py --photos " + " ".join(args.photos)

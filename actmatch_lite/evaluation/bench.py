@@ -24,7 +24,8 @@ from actmatch_lite.evaluation.baselines import BASELINES
 from actmatch_lite.evaluation.methods import (ACTMATCH, AMORTIZED, Skipped, all_methods, explainer_config,
                                               load_amortized_explainer, run_actmatch, run_actmatch_instances,
                                               run_amortized, run_baseline)
-from actmatch_lite.evaluation.suites import CONFIDENT, DEFAULT_SEEDS, Suite, get_suite, load_suite_data, photo_records
+from actmatch_lite.evaluation.suites import (CONFIDENT, DEFAULT_SEEDS, Suite, SuiteData, get_suite, load_suite_data,
+                                             photo_records)
 from actmatch_lite.method.config import ExplainConfig, get_preset
 from actmatch_lite.models import load_model
 from actmatch_lite.progress import progress_bar
@@ -45,13 +46,14 @@ def _time_one(fn, x) -> float:
 def run_seed(suite: Suite, lm, cfg: ExplainConfig, seed: int, n: int, methods: list[str], bar, amz=None,
              batch: int | None = None, time_b1: bool = True, progress: bool = True,
              subset: torch.Tensor | None = None, masks: dict | None = None,
-             photos: tuple[str, ...] | None = None) -> tuple[dict[str, dict], str]:
+             data: SuiteData | None = None) -> tuple[dict[str, dict], str]:
     """``({method: {metric: mean over this seed's images}}, data source)`` for one data seed.
 
     With ``subset (n,)`` bool, each method also gets ``"subset"``: the means over those images only, and
     ``actmatch`` gets ``"per_image"``: ``{metric: [value per image]}`` of its headline metrics. ``masks``, when
-    given, receives ``{method: (n, 1, H, W) bool}``; ``photos``: named photos (:func:`load_suite_data`)."""
-    data = load_suite_data(suite, n, seed, photos)
+    given, receives ``{method: (n, 1, H, W) bool}``. ``data``: the images when they do not depend on the seed
+    (the photos, loaded once by :func:`run_bench`); by default this seed's draw of the suite."""
+    data = data or load_suite_data(suite, n, seed)
     x, batch = data.x, batch or suite.batch
     if masks is not None:
         masks["names"] = list(data.names)
@@ -139,9 +141,9 @@ def run_bench(suite_name: str, n: int | None = None, seeds=DEFAULT_SEEDS, method
                      f"{MAX_INSTANCES} rounds); every other method offers its single mask, so its recall is at "
                      "most 1/N for N instances (here 1/3 to 1/2); actmatch's seconds cover every round of the procedure")
     active = [m for m in methods if m not in skipped]
-    records = subset = None
-    if suite.name == "photos":   # fixed photos: the model's top-1 and confidence once, for the confident-only tables
-        data = load_suite_data(suite, n, seeds[0], photos)
+    records = subset = data = None
+    if suite.name == "photos":   # fixed photos: loaded once, and the model's top-1 and confidence once, for the
+        data = load_suite_data(suite, n, seeds[0], photos)   # confident-only tables
         records = photo_records(lm, data.x, data.names)
         subset = torch.tensor([r["confident"] for r in records])
     per_seed: dict[str, list] = {m: [] for m in active}
@@ -149,7 +151,7 @@ def run_bench(suite_name: str, n: int | None = None, seeds=DEFAULT_SEEDS, method
         for i, seed in enumerate(seeds):
             keep = masks if i == 0 else None
             values, source = run_seed(suite, lm, cfg, seed, n, active, bar, amz, batch, time_b1, progress, subset,
-                                      keep, photos)
+                                      keep, data)
             for name in active:
                 per_seed[name].append(values[name])
     result = {"suite": suite.name, "n": n, "seeds": list(seeds), "machine": report.machine(), "model": lm.name,

@@ -36,6 +36,10 @@ def extremal_options(side: int) -> dict:
     return {"grid_step": max(1, round(extremal.GRID_STEP * scale)), "sigma": extremal.SIGMA * scale,
             "max_blur": extremal.MAX_BLUR * scale}
 
+# the photo suites' baselines do a fraction of their default work: EfficientNet-Lite0 costs ~20 ms a pass on 2 cores
+PHOTO_BASELINE_OPTIONS = {"integrated-gradients": {"n_steps": 16}, "rise": {"n_masks": 400},
+                          "meaningful-perturbation": {"steps": 100}, "occlusion": {"window": 32, "stride": 16}}
+
 
 @dataclass(frozen=True)
 class Suite:
@@ -84,10 +88,7 @@ SUITES: dict[str, Suite] = {
                          "(actmatch_lite.data.photo_suite; the last "
                          f"{len(NAMES) - len(CORE_NAMES)} need {', '.join(BENCHMARK_ONLY_SOURCES)}) at 224×224 "
                          "(fixed; the seed changes only the explainer and the random baselines)",
-                    # a fraction of each baseline's default work: EfficientNet-Lite0 costs ~20 ms a pass on 2 cores
-                    baseline_options={"integrated-gradients": {"n_steps": 16}, "rise": {"n_masks": 400},
-                                      "meaningful-perturbation": {"steps": 100},
-                                      "occlusion": {"window": 32, "stride": 16}},
+                    baseline_options=PHOTO_BASELINE_OPTIONS,
                     patch=16),
     "photo-composites": Suite("photo-composites", "efficientnet-lite0", default_n=6, batch=1,
                               gradcam_layer="net._blocks.15",
@@ -96,9 +97,7 @@ SUITES: dict[str, Suite] = {
                                    "exact instance masks", instances=True, patch=16,
                               # EfficientNet gives several composites p < 0.7 as a whole: 0.7 would stop them at once
                               min_prob=0.5,
-                              baseline_options={"integrated-gradients": {"n_steps": 16}, "rise": {"n_masks": 400},
-                                                "meaningful-perturbation": {"steps": 100},
-                                                "occlusion": {"window": 32, "stride": 16}}),
+                              baseline_options=PHOTO_BASELINE_OPTIONS),
 }
 
 

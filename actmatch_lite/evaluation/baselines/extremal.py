@@ -110,6 +110,7 @@ from torch import nn
 
 from actmatch_lite._validate import InputError, check_seed
 from actmatch_lite.evaluation.baselines._common import prepare
+from actmatch_lite.method.fill import apply_mask
 from actmatch_lite.method.frozen import frozen
 
 AREA = 0.1
@@ -315,7 +316,7 @@ def extremal_perturbation_scores(clf: nn.Module, x: torch.Tensor, target=None, *
             return blend_stack(stack, m)
     else:
         def perturb(m):
-            return m * x + (1 - m) * fill_img
+            return apply_mask(x, m, fill_img)
     phi = logit_reward if reward == "logit" else contrastive_reward
     if jitter is True:
         flips = (torch.rand(steps, generator=torch.Generator().manual_seed(seed)) < 0.5).tolist()
